@@ -1,0 +1,1 @@
+"""Speech recognition engines (faster-whisper) and the incremental stabiliser."""

@@ -1,0 +1,351 @@
+"""Engine interfaces: plain dataclasses and Protocols, no heavy imports.
+
+Conventions shared by every engine:
+
+* Audio is mono int16 PCM at :data:`SAMPLE_RATE` unless stated otherwise.
+* Time on a stream is a sample index (``AudioChunk.start``); seconds are derived from it.
+* Engines are synchronous and thread-confined: a stream is never called from two threads at
+  once, and the caller (the realtime runner) runs every call off the event loop.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE = 16_000
+"""The canonical internal sample rate; transports resample once on the way in."""
+
+PCM = npt.NDArray[np.int16]
+"""Mono int16 samples, at SAMPLE_RATE unless stated."""
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """Mono int16 PCM positioned on the session timeline.
+
+    Attributes:
+        samples: The audio, at SAMPLE_RATE.
+        start: Index of ``samples[0]`` since the input stream began.
+    """
+
+    samples: PCM
+    start: int
+
+    @property
+    def end(self) -> int:
+        """Index one past the last sample."""
+        return self.start + len(self.samples)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    """What an engine is, for logs, /health and ``voxgate models``.
+
+    Attributes:
+        name: The implementation, e.g. ``"faster-whisper"``.
+        model: The model it runs, e.g. ``"base"`` or a path.
+    """
+
+    name: str
+    model: str
+
+
+# --- VAD ----------------------------------------------------------------------------------
+
+
+class SpeechEdge(enum.Enum):
+    """A speech boundary."""
+
+    START = "start"
+    END = "end"
+
+
+@dataclass(frozen=True, slots=True)
+class VADEvent:
+    """A speech boundary on the stream timeline.
+
+    Attributes:
+        edge: START or END.
+        sample: Boundary sample index, prefix padding already applied.
+        probability: The frame score that triggered the edge.
+    """
+
+    edge: SpeechEdge
+    sample: int
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class VADOptions:
+    """The OpenAI ``server_vad`` turn-detection parameters.
+
+    Attributes:
+        threshold: Speech probability above which a frame counts as speech.
+        prefix_padding_ms: Audio kept before the detected start.
+        silence_duration_ms: Silence needed to end speech.
+    """
+
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 500
+
+
+class FrameScorer(Protocol):
+    """The kernel a VAD plugin implements: speech probability of one fixed-size frame.
+
+    Stateful per stream (Silero keeps recurrent state); thread-confined; may block briefly.
+    """
+
+    frame_samples: int
+
+    def score(self, frame: PCM) -> float:
+        """Return the speech probability of exactly ``frame_samples`` samples."""
+        ...
+
+    def reset(self) -> None:
+        """Forget all state, as if the stream had just begun."""
+        ...
+
+
+class VADStream(Protocol):
+    """A per-session VAD over a continuous stream."""
+
+    def feed(self, chunk: AudioChunk) -> list[VADEvent]:
+        """Consume audio (any length, contiguous with the previous chunk); return new edges."""
+        ...
+
+    def reset(self) -> None:
+        """Forget all state."""
+        ...
+
+
+class VADEngine(Protocol):
+    """A loaded VAD model that opens cheap per-session streams."""
+
+    info: EngineInfo
+
+    def open_stream(self, options: VADOptions) -> VADStream:
+        """Open a stream with the given hysteresis options."""
+        ...
+
+
+# --- ASR ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ASRCapabilities:
+    """What an ASR engine can do, as data.
+
+    Attributes:
+        incremental: Produces deltas before ``finalize()``.
+        word_timestamps: Can time each word.
+        languages: Supported language codes; None means any.
+    """
+
+    incremental: bool
+    word_timestamps: bool = False
+    languages: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ASROptions:
+    """Per-request recognition options.
+
+    Attributes:
+        language: Force a language (ISO 639-1); None detects it.
+        prompt: Text that conditions the decoder (vocabulary, style).
+        word_timestamps: Time each word.
+    """
+
+    language: str | None = None
+    prompt: str | None = None
+    word_timestamps: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One recognised word.
+
+    Attributes:
+        text: The word as decoded, with its leading space if any.
+        start: Start in seconds on the stream timeline.
+        end: End in seconds.
+        probability: Decoder confidence, if known.
+    """
+
+    text: str
+    start: float
+    end: float
+    probability: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptDelta:
+    """Append-only partial text: never revised once emitted."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A decoder segment of a transcript.
+
+    Attributes:
+        text: Segment text, stripped.
+        start: Start in seconds.
+        end: End in seconds.
+        words: Word timings when requested.
+    """
+
+    text: str
+    start: float
+    end: float
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """A final transcript.
+
+    Contract for streams: ``"".join(deltas)`` is a prefix of ``text``.
+
+    Attributes:
+        text: Full text, stripped.
+        language: Detected or forced language.
+        start: Start in seconds.
+        end: End in seconds.
+        words: Word timings when requested.
+        segments: Decoder segments (batch transcription).
+    """
+
+    text: str
+    language: str | None
+    start: float
+    end: float
+    words: tuple[Word, ...] = ()
+    segments: tuple[Segment, ...] = ()
+
+
+class ASRStream(Protocol):
+    """One utterance at a time. Thread-confined; every method may block."""
+
+    def feed(self, chunk: AudioChunk) -> None:
+        """Append audio to the current utterance."""
+        ...
+
+    def partial(self) -> list[TranscriptDelta]:
+        """Decode buffered audio; return only newly stable text."""
+        ...
+
+    def finalize(self) -> Transcript:
+        """End the utterance and return its transcript; the stream resets for the next one."""
+        ...
+
+    def reset(self) -> None:
+        """Drop the current utterance."""
+        ...
+
+
+class ASREngine(Protocol):
+    """A loaded ASR model."""
+
+    info: EngineInfo
+    capabilities: ASRCapabilities
+
+    def transcribe(self, audio: PCM, options: ASROptions) -> Transcript:
+        """Transcribe a whole recording (the batch path)."""
+        ...
+
+
+# --- TTS ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """A voice a TTS engine offers.
+
+    Attributes:
+        id: Identifier passed to ``synthesize``.
+        language: BCP-47 language, if known.
+    """
+
+    id: str
+    language: str | None = None
+
+
+class TTSEngine(Protocol):
+    """A loaded speech synthesiser."""
+
+    info: EngineInfo
+    sample_rate: int
+
+    def voices(self) -> Sequence[Voice]:
+        """The voices this engine can speak with."""
+        ...
+
+    def synthesize(
+        self, text: str, *, voice: str | None = None, speed: float = 1.0
+    ) -> Iterator[PCM]:
+        """Yield int16 PCM at ``sample_rate``, lazily, one chunk per sentence or so.
+
+        The caller pulls one chunk per worker job, so cancellation lands between chunks.
+        """
+        ...
+
+
+# --- Diarization and tagging ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerTurn:
+    """A stretch of audio attributed to one speaker."""
+
+    speaker: str
+    start: float
+    end: float
+
+
+class SpeakerEmbedder(Protocol):
+    """Maps speech to a fixed-size, L2-normalised voice embedding."""
+
+    info: EngineInfo
+    dim: int
+
+    def embed(self, audio: PCM) -> npt.NDArray[np.float32]:
+        """Embed one stretch of speech (at least ~1 s for a stable result)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AudioTag:
+    """A non-speech sound event.
+
+    Attributes:
+        label: Class name (e.g. an AudioSet display name, or one of our tags).
+        score: Probability in [0, 1].
+        start: Start in seconds.
+        end: End in seconds.
+    """
+
+    label: str
+    score: float
+    start: float
+    end: float
+
+
+class AudioTagger(Protocol):
+    """Scores sound-event classes over audio."""
+
+    info: EngineInfo
+    labels: frozenset[str]
+    window_samples: int
+
+    def tag(self, chunk: AudioChunk) -> list[AudioTag]:
+        """Return the events found in ``chunk``, timed on the stream timeline."""
+        ...

@@ -1,0 +1,1 @@
+"""Speaker embeddings and diarization (d-vector)."""

@@ -1,0 +1,35 @@
+"""Errors raised by engines and the model registry.
+
+Tree::
+
+    EngineError(retryable)        an engine could not do what was asked
+    ├── ModelNotFound             a model's files are missing or corrupt (message names the fix)
+    └── AudioDecodeError          input audio could not be decoded
+
+Messages are safe to show to an operator on one line; they never carry tracebacks.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """An engine failed.
+
+    Attributes:
+        retryable: True when the same call may succeed later (e.g. a transient device error).
+    """
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class ModelNotFound(EngineError):
+    """A model is not installed, not where settings point, or fails its integrity check."""
+
+
+class AudioDecodeError(EngineError):
+    """The input is not audio that can be decoded (corrupt, empty, or an unknown format)."""

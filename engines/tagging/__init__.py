@@ -1,0 +1,1 @@
+"""Non-speech sound-event tagging (YAMNet)."""

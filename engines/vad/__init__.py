@@ -1,0 +1,1 @@
+"""Voice activity detection: frame scorers (Silero) and the shared hysteresis layer."""
