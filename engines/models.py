@@ -119,7 +119,8 @@ class ModelSpec:
 
 
 @contextlib.contextmanager
-def _no_progress(total: int, desc: str) -> Iterator[_NullBar]:
+def no_progress(total: int, desc: str) -> Iterator[_NullBar]:
+    """A ProgressFactory that shows nothing."""
     yield _NullBar()
 
 
@@ -375,7 +376,7 @@ def status(name: str, cache_dir: Path) -> ModelStatus:
     return ModelStatus(name, spec.kind, State.READY, path, _disk_size(path), spec.description)
 
 
-def ensure(name: str, cache_dir: Path, progress: ProgressFactory = _no_progress) -> Path:
+def ensure(name: str, cache_dir: Path, progress: ProgressFactory = no_progress) -> Path:
     """Return the loadable path of a registry model, preparing its cache copy if needed.
 
     Safe to call from several processes at once: preparation runs under an exclusive file
@@ -432,7 +433,7 @@ def resolve(
     name_or_path: str | os.PathLike[str],
     kind: Kind,
     cache_dir: Path,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
 ) -> Path:
     """Turn a setting value (registry name or filesystem path) into a loadable path.
 

@@ -1,0 +1,107 @@
+"""The aiohttp application: routes, middleware, lifespan, and the server runner.
+
+``create_app(settings)`` builds the app; :func:`serve` runs it on uvloop until SIGINT or
+SIGTERM. Heavy engines load once, in the app's lifespan, never per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from realtime import __version__
+from realtime.auth import KEYSTORE, auth_middleware
+from realtime.keys import KeyStore
+from realtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+
+
+def model_label(settings: Settings) -> str:
+    """The listening model's name as /health reports it (the final/batch ASR model)."""
+    return f"whisper-{Path(settings.asr_final_model).name}"
+
+
+async def health(request: web.Request) -> web.Response:
+    """``GET /health``: liveness and version, no auth (Fluxions reference shape)."""
+    settings = request.app[SETTINGS]
+    return web.json_response(
+        {"status": "ok", "version": __version__, "model": model_label(settings)}
+    )
+
+
+def create_app(settings: Settings, *, keystore: KeyStore | None = None) -> web.Application:
+    """Build the application.
+
+    Args:
+        settings: The configuration.
+        keystore: API keys; by default the ``api_keys`` table in ``settings.database_path``.
+    """
+    app = web.Application(middlewares=[auth_middleware], client_max_size=settings.max_upload_bytes)
+    app[SETTINGS] = settings
+    app[KEYSTORE] = keystore or KeyStore(settings.database_path)
+    app.router.add_get("/health", health)
+    return app
+
+
+def ensure_first_key(keystore: KeyStore, say: Callable[[str], None]) -> None:
+    """Create and show a key when none is active, so a first run works with no extra step."""
+    if keystore.has_active():
+        return
+    record, plaintext = keystore.create("default")
+    say(
+        f"Created API key {record.id} (shown only now; store it): {plaintext}\n"
+        "  Manage keys with: voxgate keys create|list|revoke"
+    )
+
+
+async def _run(app: web.Application, settings: Settings, ready: Callable[[str], None]) -> None:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    sockets = site._server.sockets if site._server is not None else ()  # type: ignore[union-attr]
+    port = sockets[0].getsockname()[1] if sockets else settings.port
+    ready(f"http://{settings.host}:{port}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+
+
+def serve(settings: Settings, *, say: Callable[[str], None] = print) -> None:
+    """Run the gateway until SIGINT/SIGTERM (blocking). Uses uvloop where available."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keystore = KeyStore(settings.database_path)
+    ensure_first_key(keystore, say)
+    app = create_app(settings, keystore=keystore)
+
+    def ready(url: str) -> None:
+        say(f"voxgate {__version__} listening on {url}  (health: {url}/health)")
+        sys.stdout.flush()
+
+    loop_factory = None
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:  # not on Linux: the default loop is fine
+        pass
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        try:
+            runner.run(_run(app, settings, ready))
+        except KeyboardInterrupt:  # Ctrl-C: the task was cancelled and cleaned up; exit 0
+            log.info("stopped")

@@ -1,0 +1,398 @@
+"""The ``voxgate`` command line (also ``python -m realtime``).
+
+Commands: ``serve``, ``models``, ``keys create|list|revoke``, ``transcribe FILE…``,
+``say TEXT -o out.wav``. Options override ``VOXGATE_*`` environment variables, which
+override defaults (see :mod:`realtime.settings`). Errors print one line on stderr and exit
+with status 2 (usage and configuration) or 1 (failures while working).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+import wave
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from realtime import __version__
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+# --- argument parsing -----------------------------------------------------------------------
+
+
+def _server_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("server")
+    g.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    g.add_argument("--port", type=int, help="TCP port (default 8000; 0 picks a free one)")
+    g.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def _data_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--data-dir", type=Path, help="database and stored audio (default ./data)")
+    return p
+
+
+def _model_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("models (a registry name from `voxgate models`, or a path)")
+    g.add_argument("--model-cache-dir", type=Path, help="where prepared models live")
+    g.add_argument("--asr-model", help="Whisper model for partials (default tiny.en)")
+    g.add_argument("--asr-final-model", help="Whisper model for finals and batch (default base)")
+    g.add_argument("--asr-device", choices=["auto", "cpu", "cuda"])
+    g.add_argument("--asr-compute-type", help="CTranslate2 compute type (default: by device)")
+    g.add_argument("--asr-threads", type=int, help="CPU threads per ASR call")
+    g.add_argument("--tts-engine", choices=["piper", "hibari"])
+    g.add_argument("--tts-voice", help="voice model (name or .onnx path)")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``voxgate`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="voxgate",
+        description="Self-hosted realtime voice gateway (OpenAI Realtime API + batch transcription).",
+    )
+    parser.add_argument("--version", action="version", version=f"voxgate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        parents=[_server_options(), _data_options(), _model_options()],
+        help="run the gateway",
+        description="Run the gateway. Creates and prints an API key on first run.",
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+    models = sub.add_parser(
+        "models",
+        parents=[_model_options()],
+        help="list models, where they are and whether they are ready",
+        description="List every model. Prepares those that need it (joining Whisper base, "
+        "unpacking YAMNet) unless --check is given.",
+    )
+    models.add_argument("--check", action="store_true", help="only inspect; exit 1 if not ready")
+    models.add_argument("--json", action="store_true", help="print JSON")
+    models.set_defaults(handler=cmd_models)
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    k_create = keys_sub.add_parser("create", parents=[_data_options()], help="create a key")
+    k_create.add_argument("--name", default="default", help="a label for the key")
+    k_create.set_defaults(handler=cmd_keys_create)
+    k_list = keys_sub.add_parser("list", parents=[_data_options()], help="list keys")
+    k_list.add_argument("--json", action="store_true", help="print JSON")
+    k_list.set_defaults(handler=cmd_keys_list)
+    k_revoke = keys_sub.add_parser("revoke", parents=[_data_options()], help="revoke a key")
+    k_revoke.add_argument("key_id", metavar="ID", help="the key's id (or the whole key)")
+    k_revoke.set_defaults(handler=cmd_keys_revoke)
+
+    tr = sub.add_parser(
+        "transcribe",
+        parents=[_model_options()],
+        help="transcribe audio files offline",
+        description="Transcribe audio files (any format FFmpeg reads) with the final model.",
+    )
+    tr.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    tr.add_argument("--language", help="force a language (ISO 639-1); default: detect")
+    tr.add_argument("--prompt", help="text that conditions the decoder (names, vocabulary)")
+    tr.add_argument("--json", action="store_true", help="print JSON with segments and words")
+    tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    tr.set_defaults(handler=cmd_transcribe)
+
+    say = sub.add_parser(
+        "say",
+        parents=[_model_options()],
+        help="synthesise speech to a WAV file",
+        description="Speak TEXT with the configured TTS engine into a 16-bit mono WAV.",
+    )
+    say.add_argument("text", metavar="TEXT")
+    say.add_argument("-o", "--output", type=Path, required=True, help="WAV file to write")
+    say.add_argument("--speed", type=float, default=1.0, help="speaking rate (default 1.0)")
+    say.set_defaults(handler=cmd_say)
+    return parser
+
+
+_SETTING_FLAGS = (
+    "host",
+    "port",
+    "log_level",
+    "data_dir",
+    "model_cache_dir",
+    "asr_model",
+    "asr_final_model",
+    "asr_device",
+    "asr_compute_type",
+    "asr_threads",
+    "tts_engine",
+    "tts_voice",
+)
+
+
+def settings_from(args: argparse.Namespace) -> Any:
+    """Settings from the environment, overridden by whichever flags the command has."""
+    from realtime.settings import load
+
+    return load(**{name: getattr(args, name, None) for name in _SETTING_FLAGS})
+
+
+def _err(message: str) -> None:
+    print(f"voxgate: error: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int, desc: str) -> Iterator[Any]:
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False) as bar:
+        yield bar
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the gateway."""
+    from realtime.app import serve
+    from realtime.loading import check_models
+
+    settings = settings_from(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    check_models(settings, progress=_progress_bar)
+    serve(settings)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """List the registry and the configured models; prepare unless --check."""
+    from engines import models
+    from engines.errors import ModelNotFound
+
+    settings = settings_from(args)
+    cache = settings.model_cache_dir
+    rows = []
+    for name in models.REGISTRY:
+        if not args.check:
+            with contextlib.suppress(ModelNotFound):  # reported by status() below
+                models.ensure(name, cache, _progress_bar)
+        rows.append(models.status(name, cache))
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": r.name,
+                        "kind": r.kind.value,
+                        "state": r.state.value,
+                        "path": str(r.path) if r.path else None,
+                        "bytes": r.size,
+                        "detail": r.detail,
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
+    else:
+        width = max(len(r.name) for r in rows)
+        for r in rows:
+            size = f"{r.size / 1e6:7.1f} MB" if r.size is not None else " " * 10
+            where = str(r.path) if r.state is models.State.READY else r.detail
+            print(f"{r.name:<{width}}  {r.kind.value:<8} {r.state.value:<15} {size}  {where}")
+        print(f"model cache: {cache}")
+    return 0 if all(r.state is models.State.READY for r in rows) else EXIT_FAILURE
+
+
+def _keystore(args: argparse.Namespace) -> Any:
+    from realtime.keys import KeyStore
+
+    return KeyStore(settings_from(args).database_path)
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    """Create a key and print it once."""
+    record, plaintext = _keystore(args).create(args.name)
+    print(plaintext)
+    print(f"created key {record.id} ({record.name}); it is shown only now", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    """List keys (ids and names, never secrets)."""
+    import datetime as dt
+
+    keys = _keystore(args).list()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": k.id,
+                        "name": k.name,
+                        "created_at": k.created_at,
+                        "revoked_at": k.revoked_at,
+                    }
+                    for k in keys
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    for k in keys:
+        created = dt.datetime.fromtimestamp(k.created_at).isoformat(timespec="seconds")
+        print(f"{k.id}  {'active ' if k.active else 'revoked'}  {created}  {k.name}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    """Revoke a key."""
+    if not _keystore(args).revoke(args.key_id):
+        _err(f"no active key {args.key_id!r}")
+        return EXIT_FAILURE
+    print(f"revoked {args.key_id}")
+    return 0
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    """Transcribe files with the final model; text or JSON on stdout, progress on stderr."""
+    from tqdm import tqdm
+
+    from engines.asr.faster_whisper import DecodeOptions
+    from engines.audio import decode_file
+    from engines.base import ASROptions
+    from realtime.loading import load_asr
+
+    settings = settings_from(args)
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        _err(f"no such file: {', '.join(missing)}")
+        return EXIT_USAGE
+    asr = load_asr(settings, final=True, progress=_progress_bar)
+    options = ASROptions(language=args.language, prompt=args.prompt, word_timestamps=args.json)
+    decode = DecodeOptions(beam_size=settings.asr_beam_size)
+    results = []
+    for path in args.files:
+        audio = decode_file(path)
+        show = not args.no_progress and sys.stderr.isatty()
+        with tqdm(
+            total=round(audio.duration, 1), desc=path.name, unit="s", disable=not show, leave=False
+        ) as bar:
+
+            def advance(done: float, bar: Any = bar) -> None:
+                bar.update(round(done - bar.n, 1))
+
+            transcript = asr.transcribe(audio.samples, options, decode=decode, on_progress=advance)
+        if args.json:
+            results.append(_transcript_json(path, audio.duration, transcript))
+        elif len(args.files) > 1:
+            print(f"{path}: {transcript.text}")
+        else:
+            print(transcript.text)
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    return 0
+
+
+def _transcript_json(path: Path, duration: float, t: Any) -> dict[str, Any]:
+    return {
+        "file": str(path),
+        "duration": round(duration, 3),
+        "language": t.language,
+        "text": t.text,
+        "segments": [
+            {
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "text": s.text,
+                "words": [
+                    {
+                        "word": w.text.strip(),
+                        "start": round(w.start, 3),
+                        "end": round(w.end, 3),
+                        "probability": w.probability,
+                    }
+                    for w in s.words
+                ],
+            }
+            for s in t.segments
+        ],
+    }
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    """Synthesise TEXT into a WAV file at the engine's sample rate."""
+    from engines.errors import EngineError
+    from realtime.loading import load_tts
+
+    if not args.text.strip():
+        _err("TEXT is empty")
+        return EXIT_USAGE
+    tts = load_tts(settings_from(args))
+    chunks = tts.synthesize(args.text, speed=args.speed)
+    tmp = args.output.with_name(f".{args.output.name}.partial")
+    try:
+        with wave.open(str(tmp), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(tts.sample_rate)
+            frames = 0
+            for chunk in chunks:
+                out.writeframes(chunk.astype("<i2").tobytes())
+                frames += len(chunk)
+        if frames == 0:
+            raise EngineError("the engine produced no audio for this text")
+        tmp.replace(args.output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    seconds = frames / tts.sample_rate
+    print(
+        f"wrote {args.output} ({seconds:.2f} s, {tts.sample_rate} Hz, {tts.info.name})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (also used by the console script)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = build_parser().parse_args(argv)
+    from engines.errors import AudioDecodeError, EngineError, ModelNotFound
+    from realtime.errors import GatewayError
+
+    try:
+        return int(args.handler(args))
+    except (ModelNotFound, GatewayError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        _err(f"invalid setting {where}: {first['msg']}")
+        return EXIT_USAGE
+    except (AudioDecodeError, EngineError, OSError) as exc:
+        _err(str(exc))
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

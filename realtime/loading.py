@@ -1,0 +1,57 @@
+"""Build engines from settings: resolve each model (name or path), then load it once.
+
+Every loader raises :class:`engines.errors.ModelNotFound` with a one-line message when its
+model is unusable; callers turn that into a clean exit or a startup failure.
+"""
+
+from __future__ import annotations
+
+from engines.asr.faster_whisper import FasterWhisperASR
+from engines.base import TTSEngine
+from engines.models import Kind, ProgressFactory, no_progress, resolve
+from realtime.settings import Settings
+
+
+def load_asr(
+    settings: Settings, *, final: bool, progress: ProgressFactory | None = None
+) -> FasterWhisperASR:
+    """Load the partial-transcript model (``final=False``) or the final/batch model."""
+    setting = settings.asr_final_model if final else settings.asr_model
+    path = resolve(setting, Kind.WHISPER, settings.model_cache_dir, progress or no_progress)
+    return FasterWhisperASR(
+        path,
+        name=setting if "/" not in setting else path.name,
+        device=settings.asr_device,
+        compute_type=settings.asr_compute_type,
+        cpu_threads=settings.asr_threads,
+    )
+
+
+def load_tts(settings: Settings) -> TTSEngine:
+    """Load the configured speech engine and voice."""
+    if settings.tts_engine == "hibari":
+        from engines.tts.hibari import HibariTTS
+
+        return HibariTTS(resolve(settings.tts_model, Kind.HIBARI, settings.model_cache_dir))
+    from engines.tts.piper import PiperTTS
+
+    return PiperTTS(resolve(settings.tts_model, Kind.PIPER, settings.model_cache_dir))
+
+
+def check_models(settings: Settings, *, progress: ProgressFactory | None = None) -> None:
+    """Resolve every configured model (preparing cache copies), without loading any.
+
+    Raises:
+        ModelNotFound: the first unusable model, with its one-line fix.
+    """
+    cache = settings.model_cache_dir
+    tts_kind = Kind.HIBARI if settings.tts_engine == "hibari" else Kind.PIPER
+    for value, kind in (
+        (settings.asr_model, Kind.WHISPER),
+        (settings.asr_final_model, Kind.WHISPER),
+        (settings.vad_model, Kind.VAD),
+        (settings.tts_model, tts_kind),
+        (settings.tagger_model, Kind.YAMNET),
+        (settings.embedder_model, Kind.DVECTOR),
+    ):
+        resolve(value, kind, cache, progress or no_progress)

@@ -1,0 +1,91 @@
+"""Settings: one typed object from CLI flags, ``VOXGATE_*`` environment variables and defaults.
+
+Precedence: CLI flag > environment variable > default. Nothing is read at import time;
+call :class:`Settings` (or :func:`load`) where settings are needed and pass the object on.
+Every model setting takes a registry name (``voxgate models`` lists them) or a path to the
+user's own model files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engines.models import default_cache_dir
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class Settings(BaseSettings):
+    """voxgate's configuration. Each field is also ``VOXGATE_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOXGATE_", extra="forbid", validate_default=True, frozen=True
+    )
+
+    # --- server -----------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Interface to listen on.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    data_dir: Path = Field(
+        Path("data"), description="Database (SQLite) and stored audio; created if missing."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log verbosity."
+    )
+    max_upload_bytes: int = Field(
+        1_000_000_000, gt=0, description="Largest accepted upload (HTTP 413 above it)."
+    )
+
+    # --- models -----------------------------------------------------------------------
+    model_cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="Where prepared models live (joined Whisper base, unpacked YAMNet).",
+    )
+    asr_model: str = Field(
+        "tiny.en", description="Whisper model for live partial transcripts (name or directory)."
+    )
+    asr_final_model: str = Field(
+        "base", description="Whisper model for final and batch transcripts (name or directory)."
+    )
+    asr_device: Device = Field("auto", description="ASR device: cpu, cuda, or auto.")
+    asr_compute_type: str = Field(
+        "default", description="CTranslate2 compute type (default: int8 on CPU, float16 on CUDA)."
+    )
+    asr_threads: int = Field(
+        0, ge=0, description="CPU threads per ASR call (0: CTranslate2 decides)."
+    )
+    asr_beam_size: int = Field(5, ge=1, le=16, description="Beam width for batch transcripts.")
+    vad_model: str = Field("silero-vad-v6", description="Silero VAD ONNX (name or file).")
+    tts_engine: Literal["piper", "hibari"] = Field("piper", description="Speech engine.")
+    tts_voice: str | None = Field(
+        None,
+        description="Voice model (name or file); default: piper-joe for piper, "
+        "hibari-heart for hibari.",
+    )
+    tagger_model: str = Field("yamnet", description="Non-speech tagger (name or directory).")
+    embedder_model: str = Field("dvector", description="Speaker embedder (name or ONNX file).")
+
+    @field_validator("data_dir", "model_cache_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite database inside the data directory."""
+        return self.data_dir / "voxgate.db"
+
+    @property
+    def tts_model(self) -> str:
+        """The voice model setting, with the engine's default filled in."""
+        if self.tts_voice:
+            return self.tts_voice
+        return "hibari-heart" if self.tts_engine == "hibari" else "piper-joe"
+
+
+def load(**overrides: Any) -> Settings:
+    """Build settings; ``overrides`` (CLI flags) win over the environment. None means unset."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

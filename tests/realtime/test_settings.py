@@ -1,0 +1,45 @@
+"""Settings: defaults, environment, CLI precedence, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from realtime.cli import build_parser, settings_from
+from realtime.settings import Settings
+
+
+def test_defaults():
+    s = Settings()
+    assert (s.host, s.port, s.data_dir) == ("127.0.0.1", 8000, Path("data"))
+    assert s.database_path == Path("data/voxgate.db")
+    assert (s.asr_model, s.asr_final_model, s.tts_model) == ("tiny.en", "base", "piper-joe")
+    assert s.max_upload_bytes == 1_000_000_000
+
+
+def test_environment_then_flags(monkeypatch):
+    monkeypatch.setenv("VOXGATE_PORT", "9001")
+    monkeypatch.setenv("VOXGATE_TTS_ENGINE", "hibari")
+    args = build_parser().parse_args(["serve", "--host", "0.0.0.0"])
+    s = settings_from(args)
+    assert (s.host, s.port, s.tts_engine, s.tts_model) == (
+        "0.0.0.0",
+        9001,
+        "hibari",
+        "hibari-heart",
+    )
+    args = build_parser().parse_args(["serve", "--port", "9002"])
+    assert settings_from(args).port == 9002
+
+
+def test_invalid_values_are_rejected(monkeypatch):
+    monkeypatch.setenv("VOXGATE_PORT", "seventy")
+    with pytest.raises(ValidationError):
+        Settings()
+    monkeypatch.delenv("VOXGATE_PORT")
+    with pytest.raises(ValidationError):
+        Settings(asr_device="tpu")
+    with pytest.raises(ValidationError):
+        Settings(not_a_setting=1)
