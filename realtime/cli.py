@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import typing
 import wave
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -30,33 +31,57 @@ EXIT_USAGE = 2
 # --- argument parsing -----------------------------------------------------------------------
 
 
+SERVER_SETTINGS = ("host", "port", "log_level", "max_upload_bytes")
+DATA_SETTINGS = ("data_dir",)
+MODEL_SETTINGS = (
+    "model_cache_dir",
+    "asr_model",
+    "asr_final_model",
+    "asr_device",
+    "asr_compute_type",
+    "asr_threads",
+    "asr_beam_size",
+    "vad_model",
+    "tts_engine",
+    "tts_voice",
+    "tagger_model",
+    "embedder_model",
+)
+
+
+def _setting_flags(title: str, names: Sequence[str]) -> argparse.ArgumentParser:
+    """A parent parser with one ``--flag`` per settings field, typed from the field.
+
+    Flags default to None ("not given"), so the environment and defaults still apply.
+    """
+    from realtime.settings import Settings
+
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group(title)
+    for name in names:
+        field = Settings.model_fields[name]
+        kind = field.annotation
+        options: dict[str, Any] = {"help": f"{field.description} [VOXGATE_{name.upper()}]"}
+        if typing.get_origin(kind) is typing.Literal:
+            options["choices"] = typing.get_args(kind)
+        elif kind in (int, float, Path):
+            options["type"] = kind
+        group.add_argument(f"--{name.replace('_', '-')}", dest=name, **options)
+    return parent
+
+
 def _server_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("server")
-    g.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
-    g.add_argument("--port", type=int, help="TCP port (default 8000; 0 picks a free one)")
-    g.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    return p
+    return _setting_flags("server", SERVER_SETTINGS)
 
 
 def _data_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--data-dir", type=Path, help="database and stored audio (default ./data)")
-    return p
+    return _setting_flags("data", DATA_SETTINGS)
 
 
 def _model_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("models (a registry name from `voxgate models`, or a path)")
-    g.add_argument("--model-cache-dir", type=Path, help="where prepared models live")
-    g.add_argument("--asr-model", help="Whisper model for partials (default tiny.en)")
-    g.add_argument("--asr-final-model", help="Whisper model for finals and batch (default base)")
-    g.add_argument("--asr-device", choices=["auto", "cpu", "cuda"])
-    g.add_argument("--asr-compute-type", help="CTranslate2 compute type (default: by device)")
-    g.add_argument("--asr-threads", type=int, help="CPU threads per ASR call")
-    g.add_argument("--tts-engine", choices=["piper", "hibari"])
-    g.add_argument("--tts-voice", help="voice model (name or .onnx path)")
-    return p
+    return _setting_flags(
+        "models (a registry name from `voxgate models`, or a path)", MODEL_SETTINGS
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,27 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SETTING_FLAGS = (
-    "host",
-    "port",
-    "log_level",
-    "data_dir",
-    "model_cache_dir",
-    "asr_model",
-    "asr_final_model",
-    "asr_device",
-    "asr_compute_type",
-    "asr_threads",
-    "tts_engine",
-    "tts_voice",
-)
-
-
 def settings_from(args: argparse.Namespace) -> Any:
     """Settings from the environment, overridden by whichever flags the command has."""
     from realtime.settings import load
 
-    return load(**{name: getattr(args, name, None) for name in _SETTING_FLAGS})
+    names = (*SERVER_SETTINGS, *DATA_SETTINGS, *MODEL_SETTINGS)
+    return load(**{name: getattr(args, name, None) for name in names})
 
 
 def _err(message: str) -> None:

@@ -43,3 +43,12 @@ def test_invalid_values_are_rejected(monkeypatch):
         Settings(asr_device="tpu")
     with pytest.raises(ValidationError):
         Settings(not_a_setting=1)
+
+
+def test_every_setting_has_a_serve_flag_and_a_readme_row():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    serve_help = build_parser()._subparsers._group_actions[0].choices["serve"].format_help()
+    for name in Settings.model_fields:
+        flag = f"--{name.replace('_', '-')}"
+        assert flag in serve_help, flag
+        assert f"| `VOXGATE_{name.upper()}` | `{flag}` |" in readme, name
