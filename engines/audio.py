@@ -121,3 +121,37 @@ def _reason(exc: BaseException) -> str:
 def load_pcm(source: str | os.PathLike[str] | bytes) -> PCM:
     """Shorthand for ``decode_file(source).samples``."""
     return decode_file(source).samples
+
+
+class PCMBuffer:
+    """An append-only int16 buffer that grows by doubling (no per-append reallocation).
+
+    ``view()`` returns the filled part without copying; it is valid until the next
+    ``append`` or ``clear``. Not thread-safe: owned by one stream.
+    """
+
+    def __init__(self, capacity: int = SAMPLE_RATE * 4) -> None:
+        self._data = np.zeros(max(capacity, 1), dtype=np.int16)
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, samples: PCM) -> None:
+        """Append samples (copied)."""
+        need = self._size + len(samples)
+        if need > len(self._data):
+            grown = np.zeros(max(need, 2 * len(self._data)), dtype=np.int16)
+            grown[: self._size] = self._data[: self._size]
+            self._data = grown
+        self._data[self._size : need] = samples
+        self._size = need
+
+    def view(self, start: int = 0, stop: int | None = None) -> PCM:
+        """The samples ``[start, stop)`` of the filled part, without copying."""
+        stop = self._size if stop is None else min(stop, self._size)
+        return self._data[start:stop]
+
+    def clear(self) -> None:
+        """Forget the contents (keeps the allocation)."""
+        self._size = 0

@@ -273,10 +273,12 @@ class Voice:
     Attributes:
         id: Identifier passed to ``synthesize``.
         language: BCP-47 language, if known.
+        sample_rate: Rate in Hz of the PCM the engine yields for this voice, if known.
     """
 
     id: str
     language: str | None = None
+    sample_rate: int | None = None
 
 
 class TTSEngine(Protocol):

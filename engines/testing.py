@@ -6,11 +6,14 @@ logic around engines (hysteresis, the realtime session) can be tested without we
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from engines.base import PCM
+from engines.audio import float_to_int16
+from engines.base import PCM, EngineInfo, Voice
+from engines.tts.streaming import check_request, stream_speech
 
 
 class ScriptedScorer:
@@ -66,3 +69,69 @@ class ScriptedScorer:
         self.calls = 0
         self.resets += 1
         self.frames = []
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+class ToneTTS:
+    """A :class:`~engines.base.TTSEngine` that speaks each sentence as a sine tone.
+
+    It runs the real streaming layer (:func:`~engines.tts.streaming.stream_speech`), so
+    tags, laziness and cancellation behave as with Piper or hibari: sentences are split
+    after ``.``, ``!`` or ``?`` followed by whitespace, each rendered as
+    ``seconds_per_sentence / speed`` of a half-scale sine, and tag gaps are exact zeros.
+    Every rendered sentence is recorded, so tests can count synthesis work without clocks.
+
+    Args:
+        hz: Tone frequency.
+        sample_rate: Rate of the PCM it yields.
+        seconds_per_sentence: Tone length per sentence at speed 1.
+        voiced_tags: Tag names to treat as voiced (passed inline to the kernel).
+
+    Attributes:
+        rendered: The sentences rendered so far, in order (the kernel's call log).
+    """
+
+    voice_id = "tone"
+
+    def __init__(
+        self,
+        hz: float = 440,
+        sample_rate: int = 24_000,
+        seconds_per_sentence: float = 0.2,
+        *,
+        voiced_tags: frozenset[str] = frozenset(),
+    ) -> None:
+        self.hz = hz
+        self.sample_rate = sample_rate
+        self.seconds_per_sentence = seconds_per_sentence
+        self.voiced_tags = voiced_tags
+        self.rendered: list[str] = []
+        self.info = EngineInfo("tone", f"{hz:g} Hz")
+
+    def voices(self) -> Sequence[Voice]:
+        """The one voice, ``"tone"`` (language-neutral), at :attr:`sample_rate`."""
+        return (Voice(self.voice_id, None, self.sample_rate),)
+
+    def synthesize(
+        self, text: str, *, voice: str | None = None, speed: float = 1.0
+    ) -> Iterator[PCM]:
+        """Yield one tone per sentence and one silence per tag gap, lazily.
+
+        Raises:
+            EngineError: unknown voice or speed out of range (before any audio).
+        """
+        check_request(voice, speed, voice_id=self.voice_id)
+        return stream_speech(self, text, speed=speed)
+
+    def split_sentences(self, text: str) -> Sequence[str]:
+        """Split after sentence-ending punctuation."""
+        return [s for s in _SENTENCE_END.split(text) if s.strip()]
+
+    def render_sentence(self, unit: str, speed: float) -> PCM:
+        """Record ``unit`` and return its tone."""
+        self.rendered.append(unit)
+        n = round(self.seconds_per_sentence / speed * self.sample_rate)
+        t = np.arange(n, dtype=np.float64) / self.sample_rate
+        return float_to_int16(0.5 * np.sin(2 * np.pi * self.hz * t))

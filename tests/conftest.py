@@ -28,12 +28,13 @@ def model_cache_dir() -> Path:
 
 
 def wer(reference: str, hypothesis: str) -> float:
-    """Word error rate after lower-casing and dropping punctuation (jiwer)."""
+    """Word error rate after lower-casing, splitting hyphenated words, dropping punctuation."""
     import jiwer
 
     transform = jiwer.Compose(
         [
             jiwer.ToLowerCase(),
+            jiwer.SubstituteRegexes({r"(\w)-(\w)": r"\1 \2"}),  # "ill-disposed" = "ill disposed"
             jiwer.RemovePunctuation(),
             jiwer.RemoveMultipleSpaces(),
             jiwer.Strip(),

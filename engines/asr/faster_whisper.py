@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engines.audio import int16_to_float32
+from engines.audio import FloatAudio, int16_to_float32
 from engines.base import (
     PCM,
     SAMPLE_RATE,
@@ -27,6 +27,10 @@ from engines.base import (
 from engines.errors import EngineError, ModelNotFound
 
 log = logging.getLogger(__name__)
+
+
+DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+"""faster-whisper's fallback schedule: retry hotter when a decode looks degenerate."""
 
 
 def _import_faster_whisper() -> Any:
@@ -119,6 +123,52 @@ class FasterWhisperASR:
     def model(self) -> Any:
         """The underlying ``faster_whisper.WhisperModel`` (for adapters in this package)."""
         return self._model
+
+    def decode(
+        self,
+        audio: FloatAudio,
+        *,
+        language: str | None,
+        prompt: str | None,
+        beam_size: int,
+        greedy_only: bool,
+        max_new_tokens: int | None = None,
+    ) -> tuple[list[Any], str, float]:
+        """One low-level decode with word timestamps, for the streaming adapter.
+
+        Args:
+            audio: Float32 mono at 16 kHz (at most ~30 s for one window's cost).
+            language: Forced language, or None to detect.
+            prompt: Conditioning text (the already committed transcript).
+            beam_size: Beam width.
+            greedy_only: Temperature 0 only: deterministic, no sampling fallback.
+            max_new_tokens: Cap on tokens per 30 s window (bounds the cost of a loop).
+
+        Returns:
+            faster-whisper ``Segment`` objects (with ``words``, ``no_speech_prob``,
+            ``avg_logprob``, ``compression_ratio``), the language used, and the detection
+            probability of that language (1.0 when it was forced).
+
+        Raises:
+            EngineError: the decoder failed.
+        """
+        if language is None and not self.multilingual:
+            language = "en"
+        try:
+            pieces, info = self._model.transcribe(
+                audio,
+                language=language,
+                initial_prompt=prompt or None,
+                word_timestamps=True,
+                beam_size=beam_size,
+                vad_filter=False,
+                condition_on_previous_text=False,
+                temperature=0.0 if greedy_only else DEFAULT_TEMPERATURES,
+                max_new_tokens=max_new_tokens,
+            )
+            return list(pieces), info.language, float(info.language_probability)
+        except (RuntimeError, ValueError) as exc:
+            raise EngineError(f"Whisper decoding failed: {exc}") from exc
 
     def transcribe(
         self,
