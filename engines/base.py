@@ -351,3 +351,25 @@ class AudioTagger(Protocol):
     def tag(self, chunk: AudioChunk) -> list[AudioTag]:
         """Return the events found in ``chunk``, timed on the stream timeline."""
         ...
+
+
+# --- the bundle -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Engines:
+    """What the app lifespan loads once per process and every session shares.
+
+    Attributes:
+        vad: Voice activity detection.
+        asr: Speech recognition (incremental when ``capabilities.incremental``).
+        tts: Speech synthesis, if configured.
+        embedder: Speaker embeddings (diarization), if configured.
+        tagger: Non-speech event tagging, if configured.
+    """
+
+    vad: VADEngine
+    asr: ASREngine
+    tts: TTSEngine | None = None
+    embedder: SpeakerEmbedder | None = None
+    tagger: AudioTagger | None = None

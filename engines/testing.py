@@ -12,7 +12,20 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from engines.audio import float_to_int16
-from engines.base import PCM, EngineInfo, Voice
+from engines.base import (
+    PCM,
+    SAMPLE_RATE,
+    ASRCapabilities,
+    ASROptions,
+    AudioChunk,
+    EngineInfo,
+    SpeechEdge,
+    Transcript,
+    TranscriptDelta,
+    VADEvent,
+    VADOptions,
+    Voice,
+)
 from engines.tts.streaming import check_request, stream_speech
 
 
@@ -135,3 +148,115 @@ class ToneTTS:
         n = round(self.seconds_per_sentence / speed * self.sample_rate)
         t = np.arange(n, dtype=np.float64) / self.sample_rate
         return float_to_int16(0.5 * np.sin(2 * np.pi * self.hz * t))
+
+
+class ScriptedVAD:
+    """A :class:`~engines.base.VADEngine` whose streams emit scripted edges.
+
+    Each stream reports an edge once the audio fed to it reaches the edge's sample.
+
+    Args:
+        edges: ``(edge, sample)`` pairs in timeline order, e.g.
+            ``[(SpeechEdge.START, 1600), (SpeechEdge.END, 24000)]``.
+    """
+
+    info = EngineInfo("scripted-vad", "script")
+
+    def __init__(self, edges: Sequence[tuple[SpeechEdge, int]]) -> None:
+        self.edges = list(edges)
+
+    def open_stream(self, options: VADOptions) -> _ScriptedVADStream:
+        """A stream over the script (``options`` are ignored)."""
+        return _ScriptedVADStream(self.edges)
+
+
+class _ScriptedVADStream:
+    def __init__(self, edges: list[tuple[SpeechEdge, int]]) -> None:
+        self._edges = edges
+        self._next = 0
+
+    def feed(self, chunk: AudioChunk) -> list[VADEvent]:
+        out: list[VADEvent] = []
+        while self._next < len(self._edges) and self._edges[self._next][1] < chunk.end:
+            edge, sample = self._edges[self._next]
+            out.append(VADEvent(edge, sample, 1.0 if edge is SpeechEdge.START else 0.0))
+            self._next += 1
+        return out
+
+    def reset(self) -> None:
+        self._next = 0
+
+
+class ScriptedASR:
+    """An :class:`~engines.base.ASREngine` that "recognises" a fixed transcript.
+
+    Each ``partial()`` after new audio emits the next word as a delta; ``finalize()``
+    returns the whole transcript (so deltas are always a prefix of it).
+
+    Args:
+        transcript: The text every utterance is heard as.
+        fail_with: Raise this from ``finalize()`` (engine-failure paths).
+        language: Reported language.
+
+    Attributes:
+        finalized: How many utterances were finalized, across streams.
+    """
+
+    info = EngineInfo("scripted-asr", "script")
+    capabilities = ASRCapabilities(incremental=True, word_timestamps=False)
+
+    def __init__(
+        self,
+        transcript: str = "hello world",
+        *,
+        fail_with: Exception | None = None,
+        language: str = "en",
+    ) -> None:
+        self.transcript = transcript
+        self.fail_with = fail_with
+        self.language = language
+        self.finalized = 0
+
+    def open_stream(self, options: ASROptions) -> _ScriptedASRStream:
+        """A stream over the script."""
+        return _ScriptedASRStream(self)
+
+    def transcribe(self, audio: PCM, options: ASROptions) -> Transcript:
+        """The scripted transcript, timed over ``audio``."""
+        return Transcript(self.transcript, self.language, 0.0, len(audio) / SAMPLE_RATE)
+
+
+class _ScriptedASRStream:
+    def __init__(self, engine: ScriptedASR) -> None:
+        self._engine = engine
+        self.reset()
+
+    def reset(self) -> None:
+        self._start: int | None = None
+        self._samples = 0
+        self._fresh = False
+        self._emitted = 0
+
+    def feed(self, chunk: AudioChunk) -> None:
+        if self._start is None:
+            self._start = chunk.start
+        self._samples += len(chunk.samples)
+        self._fresh = True
+
+    def partial(self) -> list[TranscriptDelta]:
+        words = self._engine.transcript.split(" ")
+        if not self._fresh or self._emitted >= len(words):
+            return []
+        self._fresh = False
+        text = words[self._emitted] if self._emitted == 0 else f" {words[self._emitted]}"
+        self._emitted += 1
+        return [TranscriptDelta(text)]
+
+    def finalize(self) -> Transcript:
+        start = (self._start or 0) / SAMPLE_RATE
+        end = start + self._samples / SAMPLE_RATE
+        self.reset()
+        self._engine.finalized += 1
+        if self._engine.fail_with is not None:
+            raise self._engine.fail_with
+        return Transcript(self._engine.transcript, self._engine.language, start, end)

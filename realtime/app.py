@@ -10,11 +10,13 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aiohttp import web
 
+from engines.base import Engines
 from realtime import __version__
 from realtime.auth import KEYSTORE, auth_middleware
 from realtime.keys import KeyStore
@@ -23,6 +25,9 @@ from realtime.settings import Settings
 log = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
+ENGINES = web.AppKey("engines", Engines)
+INFERENCE = web.AppKey("inference", ThreadPoolExecutor)
+"""The bounded pool every blocking engine call runs on (``settings.inference_workers``)."""
 
 
 def model_label(settings: Settings) -> str:
@@ -38,18 +43,50 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-def create_app(settings: Settings, *, keystore: KeyStore | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    keystore: KeyStore | None = None,
+    engines: Engines | None = None,
+) -> web.Application:
     """Build the application.
 
     Args:
         settings: The configuration.
         keystore: API keys; by default the ``api_keys`` table in ``settings.database_path``.
+        engines: Preloaded engines (tests inject fakes); by default the lifespan loads them
+            from settings, once, off the event loop, before the server accepts connections.
     """
     app = web.Application(middlewares=[auth_middleware], client_max_size=settings.max_upload_bytes)
     app[SETTINGS] = settings
     app[KEYSTORE] = keystore or KeyStore(settings.database_path)
+    if engines is not None:
+        app[ENGINES] = engines
+    app.cleanup_ctx.append(_inference_lifespan)
     app.router.add_get("/health", health)
     return app
+
+
+async def _inference_lifespan(app: web.Application) -> AsyncIterator[None]:
+    """Own the inference pool and the engines for the app's lifetime."""
+    settings = app[SETTINGS]
+    pool = ThreadPoolExecutor(settings.inference_workers, thread_name_prefix="inference")
+    app[INFERENCE] = pool
+    try:
+        if ENGINES not in app:
+            from realtime.loading import load_engines
+
+            loop = asyncio.get_running_loop()
+            app[ENGINES] = await loop.run_in_executor(pool, load_engines, settings)
+            log.info("engines loaded: %s", ", ".join(_describe(app[ENGINES])))
+        yield
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _describe(engines: Engines) -> list[str]:
+    parts = [engines.vad, engines.asr, engines.tts, engines.embedder, engines.tagger]
+    return [f"{e.info.name}:{e.info.model}" for e in parts if e is not None]
 
 
 def ensure_first_key(keystore: KeyStore, say: Callable[[str], None]) -> None:

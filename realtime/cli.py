@@ -31,7 +31,7 @@ EXIT_USAGE = 2
 # --- argument parsing -----------------------------------------------------------------------
 
 
-SERVER_SETTINGS = ("host", "port", "log_level", "max_upload_bytes")
+SERVER_SETTINGS = ("host", "port", "log_level", "max_upload_bytes", "inference_workers")
 DATA_SETTINGS = ("data_dir",)
 MODEL_SETTINGS = (
     "model_cache_dir",

@@ -7,7 +7,7 @@ model is unusable; callers turn that into a clean exit or a startup failure.
 from __future__ import annotations
 
 from engines.asr.faster_whisper import FasterWhisperASR
-from engines.base import TTSEngine
+from engines.base import Engines, TTSEngine
 from engines.models import Kind, ProgressFactory, no_progress, resolve
 from realtime.settings import Settings
 
@@ -55,3 +55,31 @@ def check_models(settings: Settings, *, progress: ProgressFactory | None = None)
         (settings.embedder_model, Kind.DVECTOR),
     ):
         resolve(value, kind, cache, progress or no_progress)
+
+
+def load_engines(settings: Settings, *, progress: ProgressFactory | None = None) -> Engines:
+    """Load every engine once: the bundle the app shares across sessions.
+
+    Partials use ``asr_model``, finals and batch ``asr_final_model`` (loaded once when both
+    settings name the same model).
+
+    Raises:
+        ModelNotFound: a model is unusable (one-line message).
+    """
+    from engines.asr.incremental import StreamingWhisper
+    from engines.diarization.dvector import DVectorEmbedder
+    from engines.tagging.yamnet import YamnetTagger
+    from engines.vad.silero import SileroVAD
+
+    final = load_asr(settings, final=True, progress=progress)
+    partial = (
+        final if settings.asr_model == settings.asr_final_model else load_asr(settings, final=False)
+    )
+    cache = settings.model_cache_dir
+    return Engines(
+        vad=SileroVAD.load(settings.vad_model, cache),
+        asr=StreamingWhisper(partial, final),
+        tts=load_tts(settings),
+        embedder=DVectorEmbedder.load(settings.embedder_model, cache),
+        tagger=YamnetTagger.load(settings.tagger_model, cache),
+    )

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         1_000_000_000, gt=0, description="Largest accepted upload (HTTP 413 above it)."
     )
 
+    inference_workers: int = Field(
+        2, ge=1, le=64, description="Threads for blocking inference, shared by all sessions."
+    )
+
     # --- models -----------------------------------------------------------------------
     model_cache_dir: Path = Field(
         default_factory=default_cache_dir,

@@ -54,3 +54,21 @@ def test_progress_reaches_the_end(asr_tiny, testdata):
     asr_tiny.transcribe(audio, ASROptions(), on_progress=seen.append)
     assert seen and seen == sorted(seen)
     assert seen[-1] == pytest.approx(11.0, abs=1.0)
+
+
+@pytest.mark.parametrize("clip", ["asterisk/agent-pass", "deepspeech/LDC93S1_pcms16le_1_8000"])
+def test_8khz_after_mulaw_round_trip(asr_base, testdata, clip):
+    from engines.audio import resample
+    from engines.g711 import ulaw_decode, ulaw_encode
+
+    wideband = load_pcm(testdata / f"{clip}.wav")
+    narrow = resample(wideband, 16_000, 8_000)
+    telephone = resample(ulaw_decode(ulaw_encode(narrow)), 8_000, 16_000)
+    reference = (testdata / f"{clip}.txt").read_text()
+    clean = wer(reference, asr_base.transcribe(wideband, ASROptions(language="en")).text)
+    heard = wer(reference, asr_base.transcribe(telephone, ASROptions(language="en")).text)
+    assert heard <= clean + 0.05  # μ-law costs nothing measurable (measured: equal)
+    if clip == "asterisk/agent-pass":
+        assert heard <= 0.15  # measured 0.0
+    # LDC93S1 (TIMIT) is 0.36 for Whisper base even before μ-law (tiny.en: 0.18): the 15 %
+    # bar of issue 3 is out of reach for these models on this sentence.

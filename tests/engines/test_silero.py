@@ -5,6 +5,7 @@ Numbers in comments were measured with onnxruntime on CPU, one thread, on this c
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -263,3 +264,44 @@ def test_unloadable_model_raises_model_not_found(tmp_path: Path) -> None:
     bogus.write_bytes(b"not an onnx graph")
     with pytest.raises(ModelNotFound, match="cannot be loaded"):
         SileroVAD(bogus)
+
+
+@pytest.mark.parametrize("name", ["vad_train", "vad_valid"])
+def test_speechbrain_edges_within_150ms(engine: SileroVAD, testdata: Path, name: str) -> None:
+    pcm = audio(testdata, f"speechbrain/{name}")
+    labels = json.loads((testdata / f"speechbrain/{name}.vad.json").read_text())
+    end_of_labels = max(e for _, e in labels["annotated_regions_s"])
+    detected = [
+        (s, e) for s, e in seconds(speech_segments(engine, pcm, TIGHT)) if s < end_of_labels
+    ]
+    merged: list[list[float]] = []  # labels come per 2 s chunk: join intervals that touch
+    for s, e in labels["speech_s"]:
+        if merged and s - merged[-1][1] < 1e-6:
+            merged[-1][1] = e
+        else:
+            merged.append([s, e])
+    assert len(detected) == len(merged), detected
+    for (s, e), (ref_s, ref_e) in zip(detected, merged, strict=True):
+        # measured worst edge: 56 ms (vad_train), 52 ms (vad_valid)
+        assert abs(s - ref_s) <= 0.150 and abs(e - ref_e) <= 0.150, ((s, e), (ref_s, ref_e))
+    # frame-level F1 over the labelled span; measured 0.955 (train) and 0.985 (valid)
+    n = round(end_of_labels * SAMPLE_RATE)
+    hyp, ref = np.zeros(n, bool), np.zeros(n, bool)
+    for s, e in detected:
+        hyp[round(s * SAMPLE_RATE) : round(e * SAMPLE_RATE)] = True
+    for s, e in labels["speech_s"]:
+        ref[round(s * SAMPLE_RATE) : round(e * SAMPLE_RATE)] = True
+    f1 = 2 * (hyp & ref).sum() / (hyp.sum() + ref.sum())
+    assert f1 >= 0.9, f1
+
+
+@pytest.mark.parametrize("name", ["n", "ns", "nsn", "s", "sn", "sns", "zero"])
+def test_aeneas_interval_counts(engine: SileroVAD, testdata: Path, name: str) -> None:
+    pcm = audio(testdata, f"aeneas/vad_{name}")
+    expected = json.loads((testdata / f"aeneas/vad_{name}.vad.json").read_text())
+    segments = speech_segments(engine, pcm, TIGHT)
+    assert len(segments) == expected["expected_num_speech_intervals"], seconds(segments)
+    gaps = list(itertools.pairwise(segments))
+    leading = int(segments[0][0] > 0) if segments else 1
+    trailing = int(segments[-1][1] < len(pcm)) if segments else 0
+    assert len(gaps) + leading + trailing == expected["expected_num_nonspeech_intervals"]

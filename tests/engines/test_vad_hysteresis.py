@@ -287,3 +287,28 @@ def test_pair_edges_rejects_non_alternating_edges() -> None:
         pair_edges([VADEvent(START, 0, 1.0), VADEvent(START, 5, 1.0)], 10)
     with pytest.raises(ValueError, match="alternate"):
         pair_edges([VADEvent(END, 5, 0.0)], 10)
+
+
+def test_scripted_fakes_follow_the_contracts():
+    from engines.base import ASROptions, SpeechEdge
+    from engines.testing import ScriptedASR, ScriptedVAD
+
+    vad = ScriptedVAD([(SpeechEdge.START, 1600), (SpeechEdge.END, 24000)]).open_stream(VADOptions())
+    chunk = np.zeros(8000, np.int16)
+    seen = [vad.feed(AudioChunk(chunk, i * 8000)) for i in range(4)]
+    assert [[(e.edge, e.sample) for e in s] for s in seen] == [
+        [(SpeechEdge.START, 1600)],
+        [],
+        [],
+        [(SpeechEdge.END, 24000)],
+    ]
+    asr = ScriptedASR("hello big world")
+    stream = asr.open_stream(ASROptions())
+    deltas = []
+    for i in range(5):
+        stream.feed(AudioChunk(chunk, 16000 + i * 8000))
+        deltas += [d.text for d in stream.partial()]
+        assert stream.partial() == []  # nothing new since the last call
+    final = stream.finalize()
+    assert "".join(deltas) == "hello big world" == final.text
+    assert (final.start, final.end) == (1.0, 3.5)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from engines.base import Engines
+from engines.testing import ScriptedASR, ScriptedVAD, ToneTTS
 from realtime import __version__
 from realtime.app import create_app
 from realtime.settings import Settings
@@ -12,7 +14,8 @@ from realtime.settings import Settings
 
 @pytest.fixture
 async def client(tmp_path):
-    app = create_app(Settings(data_dir=tmp_path))
+    fakes = Engines(vad=ScriptedVAD([]), asr=ScriptedASR(), tts=ToneTTS())
+    app = create_app(Settings(data_dir=tmp_path), engines=fakes)
     async with TestClient(TestServer(app)) as c:
         yield c
 
