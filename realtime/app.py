@@ -17,17 +17,14 @@ from pathlib import Path
 from aiohttp import web
 
 from engines.base import Engines
-from realtime import __version__
-from realtime.auth import KEYSTORE, auth_middleware
+from realtime import __version__, transport
+from realtime.app_keys import ENGINES, INFERENCE, SETTINGS
+from realtime.auth import CLIENT_SECRETS, KEYSTORE, auth_middleware
+from realtime.client_secrets import ClientSecretStore
 from realtime.keys import KeyStore
 from realtime.settings import Settings
 
 log = logging.getLogger(__name__)
-
-SETTINGS = web.AppKey("settings", Settings)
-ENGINES = web.AppKey("engines", Engines)
-INFERENCE = web.AppKey("inference", ThreadPoolExecutor)
-"""The bounded pool every blocking engine call runs on (``settings.inference_workers``)."""
 
 
 def model_label(settings: Settings) -> str:
@@ -62,8 +59,10 @@ def create_app(
     app[KEYSTORE] = keystore or KeyStore(settings.database_path)
     if engines is not None:
         app[ENGINES] = engines
+    app[CLIENT_SECRETS] = ClientSecretStore()
     app.cleanup_ctx.append(_inference_lifespan)
     app.router.add_get("/health", health)
+    transport.setup(app)
     return app
 
 

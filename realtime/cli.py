@@ -31,7 +31,18 @@ EXIT_USAGE = 2
 # --- argument parsing -----------------------------------------------------------------------
 
 
-SERVER_SETTINGS = ("host", "port", "log_level", "max_upload_bytes", "inference_workers")
+SERVER_SETTINGS = (
+    "host",
+    "port",
+    "log_level",
+    "max_upload_bytes",
+    "responder",
+    "max_sessions",
+    "max_sessions_per_key",
+    "max_session_seconds",
+    "client_secret_ttl_s",
+    "inference_workers",
+)
 DATA_SETTINGS = ("data_dir",)
 MODEL_SETTINGS = (
     "model_cache_dir",

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engines.base import AudioChunk
+from engines.base import AudioChunk, VADOptions
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigureVAD:
+    """(Re)open the session's VAD stream with ``options``; None turns VAD off (manual turns)."""
+
+    options: VADOptions | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +65,16 @@ class Synthesize:
         response_id: The response the audio belongs to.
         text: What to say (inline VUI tags allowed).
         speed: Speaking-rate multiplier.
+        output_format: Wire format of the audio to produce (``audio/pcm``, ``audio/pcmu``,
+            ``audio/pcma``).
+        voice: Voice name the client asked for (engines map or ignore unknown names).
     """
 
     response_id: str
     text: str
     speed: float = 1.0
+    output_format: str = "audio/pcm"
+    voice: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +93,8 @@ class CloseConnection:
 
 
 Command = (
-    DetectSpeech
+    ConfigureVAD
+    | DetectSpeech
     | FeedTranscriber
     | RequestPartial
     | FinalizeTranscript

@@ -39,6 +39,21 @@ class Settings(BaseSettings):
         1_000_000_000, gt=0, description="Largest accepted upload (HTTP 413 above it)."
     )
 
+    responder: Literal["say", "echo"] = Field(
+        "say",
+        description="Where realtime responses get their words: say (the client's assistant "
+        "text or response instructions) or echo (the user's last transcript).",
+    )
+    max_sessions: int = Field(100, ge=1, description="Realtime sessions at once (1013 above).")
+    max_sessions_per_key: int = Field(
+        20, ge=1, description="Realtime sessions at once per API key (1013 above)."
+    )
+    max_session_seconds: int = Field(
+        3600, ge=1, description="Longest realtime session; then closed with 1001."
+    )
+    client_secret_ttl_s: int = Field(
+        60, ge=10, le=7200, description="Default lifetime of an ephemeral client secret."
+    )
     inference_workers: int = Field(
         2, ge=1, le=64, description="Threads for blocking inference, shared by all sessions."
     )

@@ -1,0 +1,295 @@
+"""The imperative shell around one :class:`~realtime.session.Session`.
+
+A :class:`SessionRunner` owns the session's engine streams and executes the session's
+commands on the shared, bounded inference pool (never on the event loop), feeding results
+back into the session and handing its events to the transport:
+
+* one VAD worker task: chunks queued since the last call are scored in one pool job;
+* one ASR worker task: the stream is thread-confined (one call at a time, in order); queued
+  feeds are batched, a partial request is dropped when a newer partial or the final for
+  the same item is already queued (latest wins), finals are never dropped;
+* one task per response for TTS: the lazy generator is pulled one chunk per pool job, so
+  cancellation (``CancelSynthesis``, barge-in, disconnect) lands between chunks.
+
+All tasks belong to one :class:`asyncio.TaskGroup` per connection (:meth:`run`).
+Engine failures are logged with their traceback and reported to the client without
+internals (``…transcription.failed`` for an item, ``response.done`` failed for speech).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from typing import Any
+
+from engines.base import ASROptions, ASRStream, Engines, Transcript, TranscriptDelta, VADStream
+from engines.tts.output import synthesize_to
+from protocol import InvalidEvent, ServerEvent, TranscriptionSession, parse_client_event
+from protocol.codec import Dialect
+from realtime.commands import (
+    CancelSynthesis,
+    CancelTranscript,
+    CloseConnection,
+    Command,
+    ConfigureVAD,
+    DetectSpeech,
+    FeedTranscriber,
+    FinalizeTranscript,
+    RequestPartial,
+    Synthesize,
+)
+from realtime.session import Session
+
+log = logging.getLogger(__name__)
+
+_ASRCommand = FeedTranscriber | RequestPartial | FinalizeTranscript | CancelTranscript
+_VADCommand = ConfigureVAD | DetectSpeech
+
+
+class SessionRunner:
+    """Drives one session.
+
+    Args:
+        session: The sans-I/O session.
+        engines: Shared engines (streams are opened here, per session).
+        pool: The bounded inference executor.
+        dialect: The connection's dialect (for parsing client events).
+        emit: Called on the event loop with each server event, in order.
+        close: Called on the event loop to close the connection (code, reason).
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        engines: Engines,
+        pool: Executor,
+        *,
+        dialect: Dialect,
+        emit: Callable[[ServerEvent], None],
+        close: Callable[[int, str], None],
+    ) -> None:
+        self.session = session
+        self._engines = engines
+        self._pool = pool
+        self._dialect = dialect
+        self._emit = emit
+        self._close = close
+        self._vad_queue: asyncio.Queue[_VADCommand] = asyncio.Queue()
+        self._asr_queue: asyncio.Queue[_ASRCommand] = asyncio.Queue()
+        self._vad: VADStream | None = None
+        self._asr: ASRStream = engines.asr.open_stream(self._asr_options())
+        self._speaking: dict[str, asyncio.Task[None]] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self._stopped = asyncio.Event()
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run the workers until :meth:`stop`; cancels every task it started on the way out."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                workers = [
+                    group.create_task(self._vad_worker(), name="vad"),
+                    group.create_task(self._asr_worker(), name="asr"),
+                ]
+                self.flush()  # session.created and the initial VAD configuration
+                await self._stopped.wait()
+                for task in [*workers, *self._speaking.values()]:
+                    task.cancel()
+        finally:
+            self._group = None
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish (idempotent; safe from any task on the loop)."""
+        self._stopped.set()
+
+    # --- input from the transport ------------------------------------------------------------
+
+    def receive_text(self, data: str) -> None:
+        """One text frame from the client."""
+        try:
+            event = parse_client_event(data, self._dialect)
+        except InvalidEvent as exc:
+            self.session.receive_invalid_event(exc)
+        else:
+            self.session.receive_client_event(event)
+        self.flush()
+
+    def flush(self) -> None:
+        """Send the session's events, then dispatch its commands (the session's contract)."""
+        for event in self.session.events_to_send():
+            self._emit(event)
+        for command in self.session.commands():
+            self._dispatch(command)
+
+    def _dispatch(self, command: Command) -> None:
+        match command:
+            case ConfigureVAD() | DetectSpeech():
+                self._vad_queue.put_nowait(command)
+            case FeedTranscriber() | RequestPartial() | FinalizeTranscript() | CancelTranscript():
+                self._asr_queue.put_nowait(command)
+            case Synthesize():
+                if self._group is not None:
+                    task = self._group.create_task(
+                        self._synthesize(command), name=f"tts {command.response_id}"
+                    )
+                    self._speaking[command.response_id] = task
+            case CancelSynthesis():
+                task = self._speaking.pop(command.response_id, None)
+                if task is not None:
+                    task.cancel()
+            case CloseConnection():
+                self._close(command.code, command.reason)
+
+    async def _in_pool(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    # --- VAD -------------------------------------------------------------------------------
+
+    async def _vad_worker(self) -> None:
+        while True:
+            batch = [await self._vad_queue.get()]
+            while not self._vad_queue.empty():
+                batch.append(self._vad_queue.get_nowait())
+            for command in batch:
+                if isinstance(command, ConfigureVAD):
+                    options = command.options
+                    self._vad = None if options is None else self._engines.vad.open_stream(options)
+            chunks = [c.chunk for c in batch if isinstance(c, DetectSpeech)]
+            stream = self._vad
+            if stream is None or not chunks:
+                continue
+            try:
+                events = await self._in_pool(_feed_all, stream, chunks)
+            except Exception:
+                log.exception("VAD failed; resetting the stream")
+                self._vad = None
+                self.session.report_server_error()
+                self.flush()
+                continue
+            self.session.receive_vad_events(events, chunks[-1].end)
+            self.flush()
+
+    # --- ASR -------------------------------------------------------------------------------
+
+    def _asr_options(self) -> ASROptions:
+        config = self.session.config
+        transcription = config.audio.input.transcription
+        language = transcription.language if transcription and transcription.language else None
+        prompt = transcription.prompt if transcription and transcription.prompt else None
+        if isinstance(config, TranscriptionSession) or transcription is not None:
+            return ASROptions(language=language, prompt=prompt)
+        return ASROptions()
+
+    async def _asr_worker(self) -> None:
+        current: str | None = None  # the item the stream is hearing
+        while True:
+            pending = [await self._asr_queue.get()]
+            while not self._asr_queue.empty():
+                pending.append(self._asr_queue.get_nowait())
+            for index, command in enumerate(pending):
+                later = pending[index + 1 :]
+                if isinstance(command, FeedTranscriber):
+                    if current not in (None, command.item_id):
+                        await self._in_pool(self._asr.reset)  # an unfinished turn was abandoned
+                    current = command.item_id
+                    await self._in_pool(self._asr.feed, command.chunk)
+                elif isinstance(command, RequestPartial):
+                    superseded = any(
+                        isinstance(c, RequestPartial | FinalizeTranscript)
+                        and c.item_id == command.item_id
+                        for c in later
+                    )
+                    if not superseded and command.item_id == current:
+                        await self._partial(command.item_id)
+                elif isinstance(command, FinalizeTranscript):
+                    await self._finalize(command.item_id)
+                    current = None
+                elif isinstance(command, CancelTranscript) and command.item_id == current:
+                    await self._in_pool(self._asr.reset)
+                    current = None
+
+    async def _partial(self, item_id: str) -> None:
+        try:
+            deltas: list[TranscriptDelta] = await self._in_pool(self._asr.partial)
+        except Exception:
+            log.exception("partial transcription failed for %s", item_id)
+            return
+        for delta in deltas:
+            self.session.receive_transcript_delta(item_id, delta)
+        self.flush()
+
+    async def _finalize(self, item_id: str) -> None:
+        try:
+            transcript: Transcript = await self._in_pool(self._asr.finalize)
+        except Exception:
+            log.exception("transcription failed for %s", item_id)
+            with contextlib.suppress(Exception):
+                await self._in_pool(self._asr.reset)
+            self.session.receive_transcription_failed(
+                item_id, "The audio could not be transcribed."
+            )
+        else:
+            self.session.receive_transcript(item_id, transcript)
+        self.flush()
+
+    # --- TTS -------------------------------------------------------------------------------
+
+    async def _synthesize(self, command: Synthesize) -> None:
+        tts = self._engines.tts
+        chunks: Iterator[bytes] | None = None
+        inflight: asyncio.Future[Any] | None = None
+        loop = asyncio.get_running_loop()
+        try:
+            if tts is None:
+                raise RuntimeError("no speech engine is configured")
+            voice = command.voice if command.voice in {v.id for v in tts.voices()} else None
+            chunks = synthesize_to(
+                tts, command.text, command.output_format, voice=voice, speed=command.speed
+            )
+            while True:
+                inflight = loop.run_in_executor(self._pool, next, chunks, None)
+                chunk = await inflight
+                inflight = None
+                if chunk is None:
+                    break
+                self.session.receive_synthesized_audio(command.response_id, chunk, final=False)
+                self.flush()
+            self.session.receive_synthesized_audio(command.response_id, b"", final=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("speech synthesis failed for %s", command.response_id)
+            self.session.receive_synthesis_failed(command.response_id, "Speech synthesis failed.")
+        finally:
+            self._speaking.pop(command.response_id, None)
+            if chunks is not None:  # close the generator on a pool thread, after any pull in flight
+                if inflight is not None and not inflight.done():
+                    inflight.add_done_callback(lambda _: self._close_later(chunks))
+                else:
+                    self._close_later(chunks)
+        self.flush()
+
+    def _close_later(self, chunks: Iterator[bytes]) -> None:
+        try:
+            self._pool.submit(_close, chunks)
+        except RuntimeError:  # the pool is shutting down: close here (nothing else runs it)
+            _close(chunks)
+
+
+def _close(chunks: Iterator[bytes]) -> None:
+    """Close a synthesis generator (stops the engine between chunks)."""
+    with contextlib.suppress(ValueError, RuntimeError):  # already closed / executing
+        chunks.close()  # type: ignore[attr-defined]
+
+
+def _feed_all(stream: VADStream, chunks: list[Any]) -> list[Any]:
+    """Feed chunks to a VAD stream in order; all edges found (runs on a pool thread)."""
+    events = []
+    for chunk in chunks:
+        events.extend(stream.feed(chunk))
+    return events

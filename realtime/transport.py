@@ -1,0 +1,250 @@
+"""The realtime WebSocket endpoint: aiohttp ⇄ :class:`~realtime.runner.SessionRunner`.
+
+``GET /v1/realtime`` (also ``/realtime``) upgrades to a WebSocket that speaks the OpenAI
+Realtime protocol: GA by default, beta when the client sends ``OpenAI-Beta: realtime=v1``
+or offers the ``openai-beta.realtime-v1`` subprotocol. Query: ``model`` (echoed),
+``intent=transcription`` (a transcription-only session). Authentication happened in the
+middleware (API key, or a client secret whose session settings apply here).
+
+When the client offers subprotocols the handshake answers ``Sec-WebSocket-Protocol:
+realtime`` — never the key-bearing ``openai-insecure-api-key.…`` entry.
+
+Close codes: 1000 normal; 1008 policy (a client that does not read its events); 1009 frame
+too big; 1011 internal error; 1012 server restart (shutdown); 1013 overloaded (session
+limits); 1001 the maximum session length was reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections import Counter
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from protocol import (
+    InvalidEvent,
+    RealtimeSession,
+    ServerEvent,
+    TranscriptionSession,
+    dump_server_event,
+    parse_session_config,
+)
+from protocol.codec import Dialect
+from realtime.app_keys import ENGINES, INFERENCE, SETTINGS
+from realtime.auth import API_KEY, CLIENT_SECRET, CLIENT_SECRETS, offered_subprotocols
+from realtime.errors import json_error
+from realtime.ids import random_ids
+from realtime.runner import SessionRunner
+from realtime.session import Session
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "realtime"
+MAX_FRAME_BYTES = 24 * 1024 * 1024  # a 15 MiB audio append, base64, in its JSON envelope
+OUTBOUND_QUEUE = 2_000
+"""Server events waiting for a slow client before it is disconnected (1008)."""
+
+CONNECTIONS = web.AppKey("realtime_connections", weakref.WeakSet)
+ACTIVE_PER_KEY = web.AppKey("realtime_sessions_per_key", Counter)
+
+
+async def realtime_endpoint(request: web.Request) -> web.StreamResponse:
+    """Upgrade to a realtime WebSocket and run one session until either side closes."""
+    settings = request.app[SETTINGS]
+    offered = offered_subprotocols(request)
+    dialect = Dialect.from_handshake(request.headers.get("OpenAI-Beta"), offered)
+    ws = web.WebSocketResponse(
+        protocols=(SUBPROTOCOL,) if SUBPROTOCOL in offered else (),
+        max_msg_size=MAX_FRAME_BYTES,
+        heartbeat=30,
+    )
+    await ws.prepare(request)
+
+    key_id = request[API_KEY].id
+    per_key = request.app[ACTIVE_PER_KEY]
+    connections = request.app[CONNECTIONS]
+    if (
+        len(connections) >= settings.max_sessions
+        or per_key[key_id] >= settings.max_sessions_per_key
+    ):
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many sessions; retry later")
+        return ws
+
+    try:
+        config = _initial_config(request)
+    except InvalidEvent as exc:
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=exc.message.encode()[:120])
+        return ws
+
+    connections.add(ws)
+    per_key[key_id] += 1
+    try:
+        await _serve(request, ws, config, dialect)
+    finally:
+        per_key[key_id] -= 1
+        connections.discard(ws)
+    return ws
+
+
+def _initial_config(request: web.Request) -> RealtimeSession | TranscriptionSession:
+    """The session a connection starts with: the client secret's settings, else the query."""
+    secret = request.get(CLIENT_SECRET)
+    if secret is not None and secret.session:
+        return parse_session_config(secret.session)
+    if request.query.get("intent") == "transcription":
+        return TranscriptionSession()
+    return RealtimeSession(model=request.query.get("model"))
+
+
+async def _serve(
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    config: RealtimeSession | TranscriptionSession,
+    dialect: Dialect,
+) -> None:
+    settings = request.app[SETTINGS]
+    engines = request.app[ENGINES]
+    outbound: asyncio.Queue[str | None] = asyncio.Queue(OUTBOUND_QUEUE)
+    closing: list[tuple[int, str]] = []
+
+    def close(code: int, reason: str) -> None:
+        if not closing:
+            closing.append((code, reason))
+            runner.stop()
+
+    def emit(event: ServerEvent) -> None:
+        text = dump_server_event(event, dialect)
+        if text is None:
+            return
+        try:
+            outbound.put_nowait(text)
+        except asyncio.QueueFull:
+            log.warning("closing a realtime session whose client does not read its events")
+            close(WSCloseCode.POLICY_VIOLATION, "client is not reading events")
+
+    session = Session(
+        config,
+        ids=random_ids,
+        created_at=time.time(),
+        responder=settings.responder,
+        has_tts=engines.tts is not None,
+    )
+    runner = SessionRunner(
+        session, engines, request.app[INFERENCE], dialect=dialect, emit=emit, close=close
+    )
+
+    async def write() -> None:
+        try:
+            while (text := await outbound.get()) is not None:
+                await ws.send_str(text)
+        except ConnectionError:  # the client went away; the reader ends the session
+            close(WSCloseCode.OK, "")
+
+    async def read() -> None:
+        async for message in ws:
+            if message.type is WSMsgType.TEXT:
+                runner.receive_text(message.data)
+            elif message.type is WSMsgType.BINARY:
+                runner.session.receive_invalid_event(
+                    InvalidEvent("Binary frames are not supported: send JSON text events.")
+                )
+                runner.flush()
+        if ws.exception() is not None and not closing:  # e.g. a frame over the size limit
+            close(WSCloseCode.MESSAGE_TOO_BIG, "frame too large")
+        close(WSCloseCode.OK, "")
+
+    async def expire() -> None:
+        await asyncio.sleep(settings.max_session_seconds)
+        close(
+            WSCloseCode.GOING_AWAY,
+            f"Your session hit the maximum duration of {settings.max_session_seconds} seconds.",
+        )
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            writer = group.create_task(write())
+            reader = group.create_task(read())
+            timer = group.create_task(expire())
+            await runner.run()
+            reader.cancel()
+            timer.cancel()
+            with contextlib.suppress(asyncio.QueueFull):
+                outbound.put_nowait(None)  # let the writer drain what is queued
+            if closing and closing[0][0] != WSCloseCode.OK:
+                writer.cancel()
+    except* Exception:
+        log.exception("realtime session failed")
+        closing[:] = [(WSCloseCode.INTERNAL_ERROR, "internal error")]
+    code, reason = closing[0] if closing else (WSCloseCode.OK, "")
+    if not ws.closed:
+        await ws.close(code=code, message=reason.encode()[:120])
+
+
+async def create_client_secret(request: web.Request) -> web.Response:
+    """``POST /v1/realtime/client_secrets``: mint a short-lived ``ek_…`` secret.
+
+    Body (optional JSON): ``{"expires_after": {"anchor": "created_at", "seconds": N},
+    "session": {...}}``. Answer: ``{"value", "expires_at", "session"}`` with the session the
+    secret's connection will start with (defaults filled in).
+    """
+    settings = request.app[SETTINGS]
+    body: dict = {}
+    if request.can_read_body:
+        try:
+            body = await request.json()
+        except ValueError:
+            return json_error(400, "The body must be JSON.", code="invalid_json")
+        if not isinstance(body, dict):
+            return json_error(400, "The body must be a JSON object.", code="invalid_value")
+    seconds = (body.get("expires_after") or {}).get("seconds", settings.client_secret_ttl_s)
+    session_json = body.get("session") or {"type": "realtime"}
+    try:
+        config = parse_session_config(session_json)
+    except InvalidEvent as exc:
+        return json_error(
+            400,
+            exc.message,
+            code=exc.code,
+            param=f"session.{exc.param}" if exc.param else "session",
+        )
+    if not isinstance(seconds, int) or isinstance(seconds, bool):
+        return json_error(
+            400,
+            "expires_after.seconds must be an integer.",
+            code="invalid_value",
+            param="expires_after.seconds",
+        )
+    try:
+        value, secret = request.app[CLIENT_SECRETS].mint(
+            request[API_KEY], ttl_s=seconds, now=time.time(), session=session_json
+        )
+    except ValueError as exc:
+        return json_error(400, str(exc), code="invalid_value", param="expires_after.seconds")
+    return web.json_response(
+        {
+            "value": value,
+            "expires_at": int(secret.expires_at),
+            "session": config.model_dump(mode="json"),
+        }
+    )
+
+
+async def close_all(app: web.Application) -> None:
+    """On shutdown: close every realtime connection with 1012 (service restart)."""
+    for ws in list(app[CONNECTIONS]):
+        with contextlib.suppress(Exception):
+            await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"server restarting")
+
+
+def setup(app: web.Application) -> None:
+    """Register the realtime routes and shutdown hook on ``app``."""
+    app[CONNECTIONS] = weakref.WeakSet()
+    app[ACTIVE_PER_KEY] = Counter()
+    for path in ("/v1/realtime", "/realtime"):
+        app.router.add_get(path, realtime_endpoint)
+    app.router.add_post("/v1/realtime/client_secrets", create_client_secret)
+    app.on_shutdown.append(close_all)
