@@ -109,6 +109,8 @@ RECENT_AUDIO_MS = 4_000
 SEMANTIC_VAD_SILENCE_MS = {"low": 1_500, "medium": 800, "auto": 800, "high": 400}
 """``semantic_vad`` eagerness → silence that ends a turn (voxgate has no semantic model:
 eagerness maps to documented silence lengths; OpenAI's max timeouts are 8/4/2 s)."""
+MAX_DELTA_MS = 100
+"""Longest audio in one ``response.output_audio.delta``."""
 SESSION_TTL_S = 3_600
 """``expires_at`` = creation + this (the maximum session length)."""
 
@@ -359,8 +361,10 @@ class Session:
             or response.state is not ResponseState.SPEAKING
         ):
             return  # cancelled: late audio is dropped
-        if audio:
-            response.audio_bytes += len(audio)
+        step = MAX_DELTA_MS * _OUTPUT_BYTES_PER_MS[response.output_format]
+        for at in range(0, len(audio), step):  # small deltas: smooth playback, quick barge-in
+            piece = audio[at : at + step]
+            response.audio_bytes += len(piece)
             self._send(
                 ev.ResponseOutputAudioDelta(
                     event_id=self._ids("event"),
@@ -368,7 +372,7 @@ class Session:
                     item_id=response.item_id or "",
                     output_index=0,
                     content_index=0,
-                    delta=base64.b64encode(audio).decode("ascii"),
+                    delta=base64.b64encode(piece).decode("ascii"),
                 )
             )
         if final:
