@@ -14,10 +14,15 @@ What is measured (wall clock, CPU, the project's own engine classes):
    fed in 20 ms chunks; a partial is asked for every ``cadence`` s of audio, but a decode
    starts only at ``max(audio time, previous decode end)`` and ends ``duration`` later
    (measured). A committed word's lag is (simulated time of the delta that carries it) −
-   (its end time on the audio timeline). The final transcript is scored (WER) against the
+   (its end time on the audio timeline, as the committed word itself carries it). Each clip
+   is one utterance (no VAD cut), so physics30 exercises the window trim past 15 s. Also
+   reported: wall time of each ``partial()`` call, the time from the end of the audio to
+   the final transcript (waiting out a running partial, then ``finalize()``), the share of
+   final words already committed by partials, and the final transcript's WER against the
    batch transcript of the final model on the same audio.
 3. VAD: Silero v6 streaming 512-sample (32 ms) frames through ``open_stream(VADOptions())``.
-4. TTS: time to the first chunk and synthesis time / audio duration, Piper and hibari.
+4. TTS: time to the first chunk and synthesis time / audio duration, Piper and hibari;
+   the first call after loading is reported apart (lazy initialisation).
 
 Figures are the median and p95 over repeats, or over the frames / words / decodes of all
 repeats where the ``over`` column says so.
@@ -63,7 +68,9 @@ ASR_THREADS = 2
 WINDOWS_S = (1.0, 3.0, 6.0, 12.0)
 CADENCES_S = (0.5, 1.0)
 CHUNK_S = 0.02
-STREAM_REPEATS_MAX = 2  # the streaming simulation is the slowest part: cap its repeats
+# The streaming simulation is the slowest part (~2.5 min per repeat on 2 cores): cap its
+# repeats so a full run stays under ~8 min. Its lag figures pool every word of every repeat.
+STREAM_REPEATS_MAX = 2
 TTS_TEXT = (
     "Thanks for calling, this is the voice gateway speaking. "
     "I can read back your order, check a delivery date, or put you through to a person. "
@@ -136,13 +143,7 @@ def progress(message: str) -> None:
 def fmt(value: float) -> str:
     if math.isnan(value):
         return "–"
-    return (
-        f"{value:.4f}"
-        if abs(value) < 0.1
-        else f"{value:.3g}"
-        if abs(value) < 100
-        else f"{value:.0f}"
-    )
+    return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
 
 
 def table(results: list[Result]) -> str:
@@ -224,8 +225,19 @@ def partial_decode(model: FasterWhisperASR, audio: PCM) -> None:
     )
 
 
+def encoder_pass(model: FasterWhisperASR, audio: PCM) -> None:
+    """The encoder alone on ``audio`` padded to Whisper's 30 s input, as every decode runs it."""
+    from faster_whisper.audio import pad_or_trim
+
+    whisper = model.model
+    whisper.encode(pad_or_trim(whisper.feature_extractor(int16_to_float32(audio))))
+
+
 def bench_asr(
-    models: dict[str, FasterWhisperASR], clip: PCM, repeat: int, windows: tuple[float, ...]
+    models: dict[str, FasterWhisperASR],
+    clip: PCM,
+    repeat: int,
+    windows: tuple[float, ...],
 ) -> list[Result]:
     duration = len(clip) / SAMPLE_RATE
     out: list[Result] = []
@@ -234,10 +246,13 @@ def bench_asr(
         progress(f"ASR {name}: batch transcribe of {duration:.0f} s × {repeat}")
         rtf = [timed(model.transcribe, clip, ASROptions())[1] / duration for _ in range(repeat)]
         out.append(Result("asr", name, f"batch RTF ({duration:.0f} s, beam 5)", rtf))
+        progress(f"ASR {name}: partial decodes × {repeat}")
         for w in windows:
             window = clip[: int(w * SAMPLE_RATE)]
             ms = [timed(partial_decode, model, window)[1] * 1e3 for _ in range(repeat)]
             out.append(Result("asr", name, f"decode {w:g} s window (ms)", ms))
+        ms = [timed(encoder_pass, model, clip[:SAMPLE_RATE])[1] * 1e3 for _ in range(repeat)]
+        out.append(Result("asr", name, "of which encoder, any window (ms)", ms))
     return out
 
 
@@ -453,7 +468,10 @@ def main() -> None:
     stream_repeat = min(repeat, STREAM_REPEATS_MAX)
     notes = []
     if stream_repeat < repeat:
-        notes.append(f"streaming simulation: {stream_repeat} repeats (slowest part), else {repeat}")
+        notes.append(
+            f"streaming simulation capped at {stream_repeat} repeats (slowest part, "
+            f"~2.5 min each); everything else {repeat}"
+        )
     if args.quick:
         notes.append("--quick: shorter clips, fewer windows and configurations; not recorded")
 

@@ -22,6 +22,7 @@ Every decode passes the hallucination guards in :mod:`engines.asr.guards`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from typing import Any
 
 import numpy as np
@@ -320,11 +321,17 @@ def _common_prefix(a: list[Word], b: list[Word]) -> list[Word]:
 def _after_committed(committed: list[Word], final: list[Word]) -> list[Word]:
     """The final decode's words that come after the committed ones.
 
-    When the final decode starts with the committed words, the rest follows them by
-    position; otherwise by time (words whose midpoint lies after the last committed word).
+    The two word sequences are aligned (difflib, on normalised words); the rest starts after
+    the final word matched to the last matched committed word, skipping as many words as
+    committed words trail unmatched. Without any match, fall back to time: words whose
+    midpoint lies after the last committed word.
     """
-    k = len(committed)
-    if [normalise_word(w.text) for w in final[:k]] == [normalise_word(w.text) for w in committed]:
-        return final[k:]
+    a = [normalise_word(w.text) for w in committed]
+    b = [normalise_word(w.text) for w in final]
+    blocks = [m for m in SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks() if m.size]
+    if blocks:
+        last = blocks[-1]
+        unmatched_tail = len(a) - (last.a + last.size)
+        return final[last.b + last.size + unmatched_tail :]
     last_end = committed[-1].end
     return [w for w in final if (w.start + w.end) / 2 > last_end]

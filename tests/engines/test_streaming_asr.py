@@ -179,3 +179,17 @@ def test_segment_trust():
     assert not segment_is_trustworthy(seg(0.7, -1.5))
     assert not segment_is_trustworthy(seg(0.9, -0.1))
     assert not segment_is_trustworthy(seg(0.1, -0.3, ratio=3.0))
+
+
+def test_final_words_after_committed_ones_are_aligned_by_content():
+    from engines.asr.incremental import _after_committed
+
+    committed = _words("ask not what your country can do for you ask you can do for your")
+    final = _words(
+        "ask not what your country can do for you, ask what you can do for your country."
+    )
+    assert [w.text.strip() for w in _after_committed(committed, final)] == ["country."]
+    # no overlap at all: by time
+    assert (
+        _after_committed(_words("hello"), _words("goodbye friend")) == _words("goodbye friend")[1:]
+    )
