@@ -202,6 +202,7 @@ class Session:
         self._vad_upto = 0
         self._manual_start = 0  # start of uncommitted audio in manual mode
         self._turn: _Turn | None = None
+        self._idle_from: int | None = None  # sample where idle_timeout_ms counting began
         self._response: _Response | None = None
         self._resampler = self._new_resampler()
         self._send(ev.SessionCreated(event_id=self._ids("event"), session=self.config))
@@ -295,7 +296,36 @@ class Session:
         self._vad_upto = max(self._vad_upto, upto)
         if self._turn is not None:
             self._feed_turn(upto)
+        else:
+            self._check_idle(upto)
         self._trim_recent()
+
+    def _check_idle(self, upto: int) -> None:
+        """``server_vad.idle_timeout_ms``: no speech for that long after a response played.
+
+        Counted on the audio timeline (the client streams silence too), from the end of the
+        last response's audio playback; fires ``input_audio_buffer.timeout_triggered``,
+        commits the silent audio and asks for a response.
+        """
+        td = self.config.audio.input.turn_detection
+        timeout_ms = td.idle_timeout_ms if isinstance(td, ServerVad) else None
+        if timeout_ms is None or self._idle_from is None:
+            return
+        if upto - self._idle_from < timeout_ms * _SAMPLES_PER_MS:
+            return
+        start, self._idle_from = self._idle_from, None
+        item_id = self._ids("item")
+        self._send(
+            ev.InputAudioBufferTimeoutTriggered(
+                event_id=self._ids("event"),
+                audio_start_ms=start // _SAMPLES_PER_MS,
+                audio_end_ms=upto // _SAMPLES_PER_MS,
+                item_id=item_id,
+            )
+        )
+        self._commands.append(FeedTranscriber(item_id, self._audio(start, upto)))
+        self._commit_item(item_id, (upto - start) / SAMPLE_RATE)
+        self._create_response(ResponseCreateParams(), None, automatic=True)
 
     def receive_transcript_delta(self, item_id: str, delta: TranscriptDelta) -> None:
         """An append-only partial for a user item being transcribed."""
@@ -445,6 +475,7 @@ class Session:
         item_id = self._ids("item")
         start = max(sample, self._recent_start)
         self._turn = _Turn(item_id, start, start, start)
+        self._idle_from = None
         self._send(
             ev.InputAudioBufferSpeechStarted(
                 event_id=self._ids("event"),
@@ -889,6 +920,8 @@ class Session:
             )
         done = self._response_object(response, status, details=details, output=output)
         self._send(ev.ResponseDone(event_id=self._ids("event"), response=done))
+        played_ms = response.audio_bytes // _OUTPUT_BYTES_PER_MS[response.output_format]
+        self._idle_from = max(self._timeline, self._vad_upto) + played_ms * _SAMPLES_PER_MS
 
     def _response_object(
         self,

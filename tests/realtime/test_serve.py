@@ -27,14 +27,18 @@ def _read_until_listening(proc: subprocess.Popen) -> tuple[str, list[str]]:
     raise AssertionError(f"server exited before listening: {''.join(lines)}")
 
 
-def test_serve_first_run_health_and_sigterm(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "realtime", "serve", "--port", "0", "--data-dir", str(tmp_path)],
+def _serve(data_dir) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "realtime", "serve", "--port", "0", "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def test_serve_first_run_health_and_sigterm(tmp_path):
+    proc = _serve(tmp_path)
     try:
         url, lines = _read_until_listening(proc)
         key = re.search(r"(vg_[0-9a-f]{8}_\S+)", "".join(lines)).group(1)
@@ -57,13 +61,7 @@ def test_serve_first_run_health_and_sigterm(tmp_path):
         proc.kill()
         proc.wait()
     # a second run finds the key and prints none
-    second = subprocess.Popen(
-        [sys.executable, "-m", "realtime", "serve", "--port", "0", "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    second = _serve(tmp_path)
     try:
         _, lines = _read_until_listening(second)
         assert not any("vg_" in line for line in lines)

@@ -311,3 +311,39 @@ def test_first_update_may_choose_the_session_kind():
     append(s, 0.2)  # once audio flowed, the kind is fixed
     events, _ = send(s, {"type": "session.update", "session": {"type": "realtime"}})
     assert events[0].type == "error" and events[0].error.param == "session.type"
+
+
+def test_idle_timeout_after_a_response_played():
+    s = make()
+    send(
+        s,
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "audio": {
+                    "input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 2000}}
+                },
+            },
+        },
+    )
+    _, (synth,) = send(
+        s, {"type": "response.create", "response": {"instructions": "Anyone there?"}}
+    )
+    s.receive_synthesized_audio(synth.response_id, b"\0\0" * 24_000, final=True)  # 1 s of audio
+    drain(s)
+    append(s, 2.5)
+    s.receive_vad_events([], 40_000)  # 2.5 s of silence: still within 1 s playback + 2 s
+    assert drain(s)[0] == []
+    append(s, 1.0)
+    s.receive_vad_events([], 56_000)  # 3.5 s: past it
+    events, commands = drain(s)
+    assert types(events)[:3] == [
+        "input_audio_buffer.timeout_triggered",
+        "input_audio_buffer.committed",
+        "conversation.item.added",
+    ]
+    assert (events[0].audio_start_ms, events[0].audio_end_ms) == (1000, 3500)
+    assert any(isinstance(c, FinalizeTranscript) for c in commands)
+    s.receive_vad_events([], 80_000)
+    assert "input_audio_buffer.timeout_triggered" not in types(drain(s)[0])  # once per response

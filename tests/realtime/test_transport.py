@@ -1,0 +1,102 @@
+"""Transport rules with fake engines (pure connection logic): limits and close codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+
+import pytest
+import websockets
+from aiohttp import web
+
+from engines.base import Engines
+from engines.testing import ScriptedASR, ScriptedVAD, ToneTTS
+from realtime.app import create_app
+from realtime.auth import KEYSTORE
+from realtime.settings import Settings
+
+FAKES = Engines(vad=ScriptedVAD([]), asr=ScriptedASR(), tts=ToneTTS())
+
+
+async def start(**settings) -> tuple[web.AppRunner, str, str]:
+    app = create_app(Settings(data_dir=tempfile.mkdtemp(), **settings), engines=FAKES)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    key = app[KEYSTORE].create("t")[1]
+    return runner, f"ws://127.0.0.1:{port}/v1/realtime", key
+
+
+def connect(url: str, key: str, **kwargs):
+    return websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"}, **kwargs)
+
+
+async def closed_with(ws) -> int:
+    with pytest.raises(websockets.ConnectionClosed):
+        while True:
+            await asyncio.wait_for(ws.recv(), 10)
+    return ws.close_code
+
+
+async def test_session_limits_close_with_1013():
+    runner, url, key = await start(max_sessions_per_key=1)
+    try:
+        async with connect(url, key) as first:
+            assert json.loads(await first.recv())["type"] == "session.created"
+            async with connect(url, key) as second:
+                assert await closed_with(second) == 1013
+            # the first session is unaffected
+            await first.send(json.dumps({"type": "input_audio_buffer.clear"}))
+            while json.loads(await first.recv())["type"] != "input_audio_buffer.cleared":
+                pass
+    finally:
+        await runner.cleanup()
+
+
+async def test_maximum_session_length_closes_with_1001():
+    runner, url, key = await start(max_session_seconds=1)
+    try:
+        async with connect(url, key) as ws:
+            assert await closed_with(ws) == 1001
+            assert "maximum duration" in ws.close_reason
+    finally:
+        await runner.cleanup()
+
+
+async def test_oversized_frame_closes_with_1009():
+    runner, url, key = await start()
+    try:
+        async with connect(url, key, max_size=None) as ws:
+            await ws.recv()
+            await ws.send("x" * (25 * 1024 * 1024))
+            assert await closed_with(ws) == 1009
+    finally:
+        await runner.cleanup()
+
+
+async def test_shutdown_closes_sessions_with_1012():
+    runner, url, key = await start()
+    async with connect(url, key) as ws:
+        await ws.recv()
+        cleanup = asyncio.create_task(runner.cleanup())
+        assert await closed_with(ws) == 1012
+        await cleanup
+
+
+async def test_binary_frames_are_an_error_not_a_disconnect():
+    runner, url, key = await start()
+    try:
+        async with connect(url, key) as ws:
+            await ws.recv()
+            await ws.send(b"\x00\x01")
+            while (event := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] != "error":
+                pass
+            assert "Binary frames" in event["error"]["message"]
+            await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+            while json.loads(await ws.recv())["type"] != "input_audio_buffer.cleared":
+                pass
+    finally:
+        await runner.cleanup()
