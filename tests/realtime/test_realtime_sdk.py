@@ -97,26 +97,46 @@ VAD = {"type": "server_vad", "silence_duration_ms": 800, "create_response": Fals
 
 
 async def transcribe_stream(conn, payload, *, bytes_per_chunk, pace, adapter=GA_EVENTS):
-    """Stream audio; collect events until every committed item has its final transcript."""
+    """Stream audio; collect events until the audio is sent, no turn is open, and every
+    committed item has its final transcript."""
     sender = asyncio.create_task(
         stream_audio(conn, payload, bytes_per_chunk=bytes_per_chunk, pace=pace)
     )
-    seen, deltas, finals, committed = [], {}, {}, []
-    async for event in events(conn, adapter):
+    seen, deltas, finals, committed, open_turns = [], {}, {}, [], set()
+
+    def finished() -> bool:
+        return (
+            sender.done()
+            and not open_turns
+            and bool(committed)
+            and all(i in finals for i in committed)
+        )
+
+    while not finished():
+        receive = asyncio.ensure_future(conn.recv_bytes())
+        done, _ = await asyncio.wait(
+            {receive, sender}, timeout=EVENT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
+        if receive not in done:
+            receive.cancel()  # cancelling a websockets recv is safe: nothing is lost
+            assert done, f"no event for {EVENT_TIMEOUT} s; seen: {seen}"
+            continue
+        event = adapter.validate_json(receive.result())
         seen.append(event.type)
         print(
             event.type, getattr(event, "item_id", ""), getattr(event, "transcript", ""), flush=True
         )
-        if event.type == "conversation.item.input_audio_transcription.delta":
+        if event.type == "input_audio_buffer.speech_started":
+            open_turns.add(event.item_id)
+        elif event.type == "conversation.item.input_audio_transcription.delta":
             deltas.setdefault(event.item_id, []).append(event.delta)
         elif event.type == "input_audio_buffer.committed":
             committed.append(event.item_id)
+            open_turns.discard(event.item_id)
         elif event.type == "conversation.item.input_audio_transcription.completed":
             finals[event.item_id] = event.transcript
         elif event.type == "error":
             pytest.fail(f"unexpected error event: {event.error}")
-        if sender.done() and committed and all(i in finals for i in committed):
-            break
     await sender
     return seen, deltas, finals, committed
 
