@@ -347,3 +347,20 @@ def test_idle_timeout_after_a_response_played():
     assert any(isinstance(c, FinalizeTranscript) for c in commands)
     s.receive_vad_events([], 80_000)
     assert "input_audio_buffer.timeout_triggered" not in types(drain(s)[0])  # once per response
+
+
+def test_semantic_vad_eagerness_maps_to_silence():
+    s = make()
+    for eagerness, silence in [("low", 1500), ("medium", 800), ("high", 400), ("auto", 800)]:
+        turn = {"type": "semantic_vad", "eagerness": eagerness}
+        _, commands = send(
+            s,
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "audio": {"input": {"turn_detection": turn}}},
+            },
+        )
+        assert s.vad_options.silence_duration_ms == silence
+        assert (
+            ConfigureVAD(s.vad_options) in commands or eagerness == "auto"
+        )  # auto = medium: unchanged

@@ -1,0 +1,71 @@
+"""The runner's scheduling rules with fake engines: partials coalesce, finals never drop."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from engines.base import AudioChunk, Engines
+from engines.testing import ScriptedASR, ScriptedVAD, ToneTTS
+from protocol import TranscriptionSession
+from protocol.codec import Dialect
+from realtime.commands import FeedTranscriber, FinalizeTranscript, RequestPartial
+from realtime.ids import SequentialIds
+from realtime.runner import SessionRunner
+from realtime.session import Session
+
+
+class CountingASR(ScriptedASR):
+    """ScriptedASR whose streams count partial and finalize calls."""
+
+    def __init__(self) -> None:
+        super().__init__("one two three")
+        self.partials = 0
+
+    def open_stream(self, options):
+        stream = super().open_stream(options)
+        original = stream.partial
+
+        def partial():
+            self.partials += 1
+            return original()
+
+        stream.partial = partial
+        return stream
+
+
+async def test_partials_coalesce_and_finals_are_never_dropped():
+    asr = CountingASR()
+    engines = Engines(vad=ScriptedVAD([]), asr=asr, tts=ToneTTS())
+    session = Session(TranscriptionSession(), ids=SequentialIds(), created_at=0.0)
+    sent = []
+    completed = asyncio.Event()
+
+    def emit(event):
+        sent.append(event)
+        if event.type == "conversation.item.input_audio_transcription.completed":
+            completed.set()
+
+    with ThreadPoolExecutor(2) as pool:
+        runner = SessionRunner(
+            session, engines, pool, dialect=Dialect.GA, emit=emit, close=lambda *_: None
+        )
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(0)  # let run() start its workers
+        chunk = AudioChunk(np.zeros(1600, np.int16), 0)
+        # a burst queued at once: five partial requests for one item, then its final
+        for command in (
+            [FeedTranscriber("item_1", chunk)]
+            + [RequestPartial("item_1")] * 5
+            + [FinalizeTranscript("item_1")]
+        ):
+            runner._dispatch(command)
+        session._transcribing["item_1"] = 0.1  # as if the session had committed the item
+        await asyncio.wait_for(completed.wait(), 10)
+        runner.stop()
+        await asyncio.wait_for(task, 10)
+    assert asr.partials == 0  # every partial was superseded by the queued final
+    assert asr.finalized == 1
+    assert [e.transcript for e in sent if e.type.endswith(".completed")] == ["one two three"]
