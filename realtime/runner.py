@@ -84,6 +84,8 @@ class SessionRunner:
         self._speaking: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
         self._stopped = asyncio.Event()
+        self._idle = asyncio.Event()  # set while no response is in progress
+        self._idle.set()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -107,6 +109,11 @@ class SessionRunner:
         """Ask :meth:`run` to finish (idempotent; safe from any task on the loop)."""
         self._stopped.set()
 
+    async def drain(self, *, grace_s: float) -> None:
+        """Wait (at most ``grace_s`` seconds) until no response is in progress."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace_s)
+
     # --- input from the transport ------------------------------------------------------------
 
     def receive_text(self, data: str) -> None:
@@ -125,6 +132,10 @@ class SessionRunner:
             self._emit(event)
         for command in self.session.commands():
             self._dispatch(command)
+        if self.session.responding:
+            self._idle.clear()
+        else:
+            self._idle.set()
 
     def _dispatch(self, command: Command) -> None:
         match command:

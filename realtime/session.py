@@ -236,6 +236,11 @@ class Session:
         return None
 
     @property
+    def responding(self) -> bool:
+        """True while a response is in progress (waiting for a transcript or speaking)."""
+        return self._response is not None and self._response.state is not ResponseState.DONE
+
+    @property
     def turn_state(self) -> TurnState:
         """SPEAKING between a VAD start and end."""
         return TurnState.SPEAKING if self._turn is not None else TurnState.SILENT

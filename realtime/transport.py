@@ -48,7 +48,11 @@ MAX_FRAME_BYTES = 24 * 1024 * 1024  # a 15 MiB audio append, base64, in its JSON
 OUTBOUND_QUEUE = 2_000
 """Server events waiting for a slow client before it is disconnected (1008)."""
 
-CONNECTIONS = web.AppKey("realtime_connections", weakref.WeakSet)
+SHUTDOWN_GRACE_S = 10.0
+"""On shutdown, responses in progress get this long to finish before sessions close (1012)."""
+
+CONNECTIONS = web.AppKey("realtime_connections", weakref.WeakKeyDictionary)
+"""Open realtime sockets → their runner (None until the session starts)."""
 ACTIVE_PER_KEY = web.AppKey("realtime_sessions_per_key", Counter)
 
 
@@ -80,13 +84,13 @@ async def realtime_endpoint(request: web.Request) -> web.StreamResponse:
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=exc.message.encode()[:120])
         return ws
 
-    connections.add(ws)
+    connections[ws] = None
     per_key[key_id] += 1
     try:
         await _serve(request, ws, config, dialect)
     finally:
         per_key[key_id] -= 1
-        connections.discard(ws)
+        connections.pop(ws, None)
     return ws
 
 
@@ -136,6 +140,7 @@ async def _serve(
     runner = SessionRunner(
         session, engines, request.app[INFERENCE], dialect=dialect, emit=emit, close=close
     )
+    request.app[CONNECTIONS][ws] = runner  # so shutdown can drain its response
 
     async def write() -> None:
         try:
@@ -234,15 +239,22 @@ async def create_client_secret(request: web.Request) -> web.Response:
 
 
 async def close_all(app: web.Application) -> None:
-    """On shutdown: close every realtime connection with 1012 (service restart)."""
-    for ws in list(app[CONNECTIONS]):
+    """On shutdown: drain responses, then close every realtime connection with 1012.
+
+    Responses in progress get up to SHUTDOWN_GRACE_S to finish; 1012 (service restart)
+    tells clients they may reconnect.
+    """
+    open_now = list(app[CONNECTIONS].items())
+    runners = [runner for _, runner in open_now if runner is not None]
+    await asyncio.gather(*(runner.drain(grace_s=SHUTDOWN_GRACE_S) for runner in runners))
+    for ws, _ in open_now:
         with contextlib.suppress(Exception):
             await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"server restarting")
 
 
 def setup(app: web.Application) -> None:
     """Register the realtime routes and shutdown hook on ``app``."""
-    app[CONNECTIONS] = weakref.WeakSet()
+    app[CONNECTIONS] = weakref.WeakKeyDictionary()
     app[ACTIVE_PER_KEY] = Counter()
     for path in ("/v1/realtime", "/realtime"):
         app.router.add_get(path, realtime_endpoint)

@@ -100,3 +100,24 @@ async def test_binary_frames_are_an_error_not_a_disconnect():
                 pass
     finally:
         await runner.cleanup()
+
+
+async def test_shutdown_lets_a_response_finish_before_1012():
+    runner, url, key = await start()
+    async with connect(url, key) as ws:
+        await ws.recv()
+        await ws.send(
+            json.dumps(
+                {"type": "response.create", "response": {"instructions": "One. Two. Three."}}
+            )
+        )
+        while json.loads(await ws.recv())["type"] != "response.output_audio.delta":
+            pass
+        cleanup = asyncio.create_task(runner.cleanup())
+        seen = []
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                seen.append(json.loads(await asyncio.wait_for(ws.recv(), 10))["type"])
+        await cleanup
+    assert ws.close_code == 1012
+    assert "response.done" in seen  # the response completed before the session closed
