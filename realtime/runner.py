@@ -80,7 +80,8 @@ class SessionRunner:
         self._vad_queue: asyncio.Queue[_VADCommand] = asyncio.Queue()
         self._asr_queue: asyncio.Queue[_ASRCommand] = asyncio.Queue()
         self._vad: VADStream | None = None
-        self._asr: ASRStream = engines.asr.open_stream(self._asr_options())
+        self._asr_opened_with = self._asr_options()
+        self._asr: ASRStream = engines.asr.open_stream(self._asr_opened_with)
         self._speaking: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
         self._stopped = asyncio.Event()
@@ -196,6 +197,12 @@ class SessionRunner:
             return ASROptions(language=language, prompt=prompt)
         return ASROptions()
 
+    def _reopen_asr_if_changed(self) -> None:
+        options = self._asr_options()
+        if options != self._asr_opened_with:
+            self._asr_opened_with = options
+            self._asr = self._engines.asr.open_stream(options)
+
     async def _asr_worker(self) -> None:
         current: str | None = None  # the item the stream is hearing
         while True:
@@ -207,6 +214,8 @@ class SessionRunner:
                 if isinstance(command, FeedTranscriber):
                     if current not in (None, command.item_id):
                         await self._in_pool(self._asr.reset)  # an unfinished turn was abandoned
+                    if current != command.item_id:
+                        self._reopen_asr_if_changed()  # language/prompt apply from the next turn
                     current = command.item_id
                     await self._in_pool(self._asr.feed, command.chunk)
                 elif isinstance(command, RequestPartial):

@@ -69,3 +69,38 @@ async def test_partials_coalesce_and_finals_are_never_dropped():
     assert asr.partials == 0  # every partial was superseded by the queued final
     assert asr.finalized == 1
     assert [e.transcript for e in sent if e.type.endswith(".completed")] == ["one two three"]
+
+
+async def test_transcription_language_applies_from_the_next_turn():
+    opened = []
+
+    class RecordingASR(ScriptedASR):
+        def open_stream(self, options):
+            opened.append(options.language)
+            return super().open_stream(options)
+
+    engines = Engines(vad=ScriptedVAD([]), asr=RecordingASR(), tts=ToneTTS())
+    session = Session(TranscriptionSession(), ids=SequentialIds(), created_at=0.0)
+    completed = asyncio.Event()
+
+    def emit(event):
+        if event.type.endswith(".completed"):
+            completed.set()
+
+    with ThreadPoolExecutor(2) as pool:
+        runner = SessionRunner(
+            session, engines, pool, dialect=Dialect.GA, emit=emit, close=lambda *_: None
+        )
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(0)
+        runner.receive_text(
+            '{"type": "session.update", "session": {"type": "transcription", "audio": {"input": '
+            '{"transcription": {"model": "whisper-1", "language": "de"}}}}}'
+        )
+        session._transcribing["item_9"] = 0.1
+        runner._dispatch(FeedTranscriber("item_9", AudioChunk(np.zeros(1600, np.int16), 0)))
+        runner._dispatch(FinalizeTranscript("item_9"))
+        await asyncio.wait_for(completed.wait(), 10)
+        runner.stop()
+        await asyncio.wait_for(task, 10)
+    assert opened[-1] == "de"
