@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import tempfile
 
 import pytest
@@ -121,3 +122,65 @@ async def test_shutdown_lets_a_response_finish_before_1012():
         await cleanup
     assert ws.close_code == 1012
     assert "response.done" in seen  # the response completed before the session closed
+
+
+async def test_a_client_that_stops_reading_is_closed_with_1008():
+    runner, url, key = await start()
+    loop = asyncio.get_running_loop()
+    gave_up = asyncio.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record):
+            if "does not read" in record.getMessage():
+                loop.call_soon_threadsafe(gave_up.set)
+
+    watch = Watch()
+    logging.getLogger("realtime.transport").addHandler(watch)
+    host, port = url.removeprefix("ws://").split("/")[0].split(":")
+    try:
+        # A raw socket: handshake, one request, then no reading at all (real backpressure).
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            (
+                "GET /v1/realtime HTTP/1.1\r\n"
+                f"Host: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                f"Authorization: Bearer {key}\r\n\r\n"
+            ).encode()
+        )
+        assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
+        text = " ".join(["Go."] * 4000)  # 4000 sentences → 8000 audio deltas (~50 MB)
+        writer.write(
+            _masked_text_frame(
+                json.dumps({"type": "response.create", "response": {"instructions": text}})
+            )
+        )
+        await writer.drain()
+        await asyncio.wait_for(gave_up.wait(), 60)  # the server stopped queueing for us
+        received = await asyncio.wait_for(reader.read(), 60)  # now drain until it hangs up
+        assert (
+            b"\x88\x1d\x03\xf0" in received[-200:] or b"\x03\xf0client is not reading" in received
+        )
+        writer.close()
+    finally:
+        logging.getLogger("realtime.transport").removeHandler(watch)
+        await runner.cleanup()
+
+
+def _masked_text_frame(text: str) -> bytes:
+    """One client→server WebSocket text frame (RFC 6455 §5.2: clients mask)."""
+    import os
+    import struct
+
+    payload = text.encode()
+    mask = os.urandom(4)
+    header = b"\x81" + (
+        bytes([0x80 | len(payload)])
+        if len(payload) < 126
+        else (
+            b"\xfe" + struct.pack("!H", len(payload))
+            if len(payload) < 1 << 16
+            else b"\xff" + struct.pack("!Q", len(payload))
+        )
+    )
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
