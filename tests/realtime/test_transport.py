@@ -158,9 +158,7 @@ async def test_a_client_that_stops_reading_is_closed_with_1008():
         await writer.drain()
         await asyncio.wait_for(gave_up.wait(), 60)  # the server stopped queueing for us
         received = await asyncio.wait_for(reader.read(), 60)  # now drain until it hangs up
-        assert (
-            b"\x88\x1d\x03\xf0" in received[-200:] or b"\x03\xf0client is not reading" in received
-        )
+        assert b"\x03\xf0client is not reading events" in received  # close frame: 1008
         writer.close()
     finally:
         logging.getLogger("realtime.transport").removeHandler(watch)
