@@ -256,7 +256,7 @@ class Session:
                 case SessionUpdate():
                     self._update_session(event)
                 case InputAudioBufferCommit():
-                    self._commit(event.event_id)
+                    self._commit()
                 case InputAudioBufferClear():
                     self._clear()
                 case ConversationItemCreate():
@@ -275,9 +275,9 @@ class Session:
                 case ConversationItemTruncate():
                     self._truncate(event)
                 case ResponseCreate():
-                    self._create_response(event.response or ResponseCreateParams(), event.event_id)
+                    self._create_response(event.response or ResponseCreateParams())
                 case ResponseCancel():
-                    self._cancel_response(event.response_id, event.event_id)
+                    self._cancel_response(event.response_id)
                 case OutputAudioBufferClear():
                     self._send(ev.OutputAudioBufferCleared(event_id=self._ids("event")))
         except InvalidEvent as exc:
@@ -330,7 +330,7 @@ class Session:
         )
         self._commands.append(FeedTranscriber(item_id, self._audio(start, upto)))
         self._commit_item(item_id, (upto - start) / SAMPLE_RATE)
-        self._create_response(ResponseCreateParams(), None, automatic=True)
+        self._create_response(ResponseCreateParams(), automatic=True)
 
     def receive_transcript_delta(self, item_id: str, delta: TranscriptDelta) -> None:
         """An append-only partial for a user item being transcribed."""
@@ -528,7 +528,7 @@ class Session:
         self._commit_item(turn.item_id, (turn.fed_upto - turn.start) / SAMPLE_RATE)
         td = self.config.audio.input.turn_detection
         if isinstance(self.config, RealtimeSession) and getattr(td, "create_response", False):
-            self._create_response(ResponseCreateParams(), None, automatic=True)
+            self._create_response(ResponseCreateParams(), automatic=True)
 
     def _commit_item(self, item_id: str, seconds: float) -> None:
         """Announce a committed user audio item and start its final transcription."""
@@ -549,7 +549,7 @@ class Session:
         )
         self._commands.append(FinalizeTranscript(item_id))
 
-    def _commit(self, event_id: str | None) -> None:
+    def _commit(self) -> None:
         if self._turn is not None:  # manual commit during speech ends the turn now
             turn = self._turn
             self._feed_turn(self._timeline)
@@ -694,9 +694,7 @@ class Session:
 
     # --- responses -------------------------------------------------------------------------
 
-    def _create_response(
-        self, params: ResponseCreateParams, event_id: str | None, *, automatic: bool = False
-    ) -> None:
+    def _create_response(self, params: ResponseCreateParams, *, automatic: bool = False) -> None:
         if isinstance(self.config, TranscriptionSession):
             raise InvalidEvent(
                 "Responses are not available in a transcription session.",
@@ -835,7 +833,7 @@ class Session:
             )
         )
 
-    def _cancel_response(self, response_id: str | None, event_id: str | None) -> None:
+    def _cancel_response(self, response_id: str | None) -> None:
         response = self._response
         if (
             response is None
