@@ -84,7 +84,7 @@ def decode_file(source: str | os.PathLike[str] | bytes) -> DecodedAudio:
             stream = next((s for s in container.streams if s.type == "audio"), None)
             if stream is None:
                 raise AudioDecodeError(f"{label}: no audio stream found")
-            codec = stream.codec_context.name
+            codec = stream.codec_context.codec.canonical_name  # "mp3", not decoder "mp3float"
             rate = stream.codec_context.sample_rate or stream.rate
             channels = stream.codec_context.channels
             to_mono = av.AudioResampler(format="flt", layout="mono", rate=rate)

@@ -20,7 +20,11 @@ from engines.base import Engines
 from realtime import __version__, transport
 from realtime.app_keys import ENGINES, INFERENCE, SETTINGS
 from realtime.auth import CLIENT_SECRETS, KEYSTORE, auth_middleware
+from realtime.batch import api as batch_api
+from realtime.batch import openai_audio, openapi
+from realtime.batch.store import JobStore
 from realtime.client_secrets import ClientSecretStore
+from realtime.errors import json_errors_middleware
 from realtime.keys import KeyStore
 from realtime.settings import Settings
 
@@ -45,6 +49,7 @@ def create_app(
     *,
     keystore: KeyStore | None = None,
     engines: Engines | None = None,
+    job_store: JobStore | None = None,
 ) -> web.Application:
     """Build the application.
 
@@ -53,8 +58,13 @@ def create_app(
         keystore: API keys; by default the ``api_keys`` table in ``settings.database_path``.
         engines: Preloaded engines (tests inject fakes); by default the lifespan loads them
             from settings, once, off the event loop, before the server accepts connections.
+        job_store: The batch job queue; by default the one ``settings.database_url`` names
+            (SQLite in the data directory when unset).
     """
-    app = web.Application(middlewares=[auth_middleware], client_max_size=settings.max_upload_bytes)
+    app = web.Application(
+        middlewares=[json_errors_middleware, auth_middleware],
+        client_max_size=settings.max_upload_bytes,
+    )
     app[SETTINGS] = settings
     app[KEYSTORE] = keystore or KeyStore(settings.database_path)
     if engines is not None:
@@ -63,6 +73,9 @@ def create_app(
     app.cleanup_ctx.append(_inference_lifespan)
     app.router.add_get("/health", health)
     transport.setup(app)
+    batch_api.setup(app, store=job_store)  # after the inference lifespan: workers need engines
+    openai_audio.setup(app)
+    openapi.setup(app)
     return app
 
 

@@ -23,6 +23,8 @@ from realtime.keys import ApiKey, KeyStore
 
 PUBLIC_PATHS = frozenset({"/health"})
 """Routes that need no key."""
+PUBLIC_PREFIXES = ("/files/",)
+"""Signed-URL routes: the URL's signature is the credential (checked by the route)."""
 REALTIME_PATHS = frozenset({"/v1/realtime", "/realtime"})
 """Routes where an ephemeral client secret may stand in for a key."""
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
@@ -64,7 +66,11 @@ async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Reject requests without a valid key (401, JSON body), except on public paths."""
-    if request.path in PUBLIC_PATHS or request.method == "OPTIONS":
+    if (
+        request.path in PUBLIC_PATHS
+        or request.path.startswith(PUBLIC_PREFIXES)
+        or request.method == "OPTIONS"
+    ):
         return await handler(request)
     key = presented_key(request)
     if key is None:

@@ -1,8 +1,8 @@
 """The ``voxgate`` command line (also ``python -m realtime``).
 
-Commands: ``serve``, ``models``, ``keys create|list|revoke``, ``transcribe FILE…``,
-``say TEXT -o out.wav``. Options override ``VOXGATE_*`` environment variables, which
-override defaults (see :mod:`realtime.settings`). Errors print one line on stderr and exit
+Commands: ``serve``, ``worker``, ``models``, ``keys create|list|revoke``,
+``transcribe FILE…``, ``say TEXT -o out.wav``. Options override ``VOXGATE_*`` environment
+variables, which override defaults (see :mod:`realtime.settings`). Errors print one line on stderr and exit
 with status 2 (usage and configuration) or 1 (failures while working).
 """
 
@@ -44,6 +44,14 @@ SERVER_SETTINGS = (
     "inference_workers",
 )
 DATA_SETTINGS = ("data_dir",)
+BATCH_SETTINGS = (
+    "database_url",
+    "batch_workers",
+    "batch_lease_s",
+    "batch_max_attempts",
+    "signed_url_ttl_s",
+    "public_url",
+)
 MODEL_SETTINGS = (
     "model_cache_dir",
     "asr_model",
@@ -89,6 +97,10 @@ def _data_options() -> argparse.ArgumentParser:
     return _setting_flags("data", DATA_SETTINGS)
 
 
+def _batch_options() -> argparse.ArgumentParser:
+    return _setting_flags("batch jobs", BATCH_SETTINGS)
+
+
 def _model_options() -> argparse.ArgumentParser:
     return _setting_flags(
         "models (a registry name from `voxgate models`, or a path)", MODEL_SETTINGS
@@ -106,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser(
         "serve",
-        parents=[_server_options(), _data_options(), _model_options()],
+        parents=[_server_options(), _data_options(), _batch_options(), _model_options()],
         help="run the gateway",
         description="Run the gateway. Creates and prints an API key on first run.",
     )
@@ -148,6 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     tr.set_defaults(handler=cmd_transcribe)
 
+    worker = sub.add_parser(
+        "worker",
+        parents=[
+            _setting_flags("worker", ("log_level", "inference_workers")),
+            _data_options(),
+            _batch_options(),
+            _model_options(),
+        ],
+        help="run batch workers only (scale-out)",
+        description="Process batch jobs from the queue without serving HTTP. With a "
+        "PostgreSQL --database-url, workers on several machines share one queue (they must "
+        "share the data directory too). Stops on SIGINT/SIGTERM, returning running jobs.",
+    )
+    worker.set_defaults(handler=cmd_worker)
+
     say = sub.add_parser(
         "say",
         parents=[_model_options()],
@@ -165,7 +192,7 @@ def settings_from(args: argparse.Namespace) -> Any:
     """Settings from the environment, overridden by whichever flags the command has."""
     from realtime.settings import load
 
-    names = (*SERVER_SETTINGS, *DATA_SETTINGS, *MODEL_SETTINGS)
+    names = (*SERVER_SETTINGS, *DATA_SETTINGS, *BATCH_SETTINGS, *MODEL_SETTINGS)
     return load(**{name: getattr(args, name, None) for name in names})
 
 
@@ -290,12 +317,15 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    """Transcribe files with the final model; text or JSON on stdout, progress on stderr."""
+    """Transcribe files with the batch pipeline; text or JSON on stdout, progress on stderr.
+
+    The pipeline is the one ``/submit`` jobs run (:mod:`realtime.batch.pipeline`), so both
+    give the same text for the same file.
+    """
     from tqdm import tqdm
 
-    from engines.asr.faster_whisper import DecodeOptions
-    from engines.audio import decode_file
-    from engines.base import ASROptions
+    from engines.vad.silero import SileroVAD
+    from realtime.batch.pipeline import PipelineOptions, transcribe_file
     from realtime.loading import load_asr
 
     settings = settings_from(args)
@@ -304,39 +334,41 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         _err(f"no such file: {', '.join(missing)}")
         return EXIT_USAGE
     asr = load_asr(settings, final=True, progress=_progress_bar)
-    options = ASROptions(language=args.language, prompt=args.prompt, word_timestamps=args.json)
-    decode = DecodeOptions(beam_size=settings.asr_beam_size)
+    vad = SileroVAD.load(settings.vad_model, settings.model_cache_dir)
+    options = PipelineOptions(
+        language=args.language, prompt=args.prompt, beam_size=settings.asr_beam_size
+    )
     results = []
     for path in args.files:
-        audio = decode_file(path)
         show = not args.no_progress and sys.stderr.isatty()
-        with tqdm(
-            total=round(audio.duration, 1), desc=path.name, unit="s", disable=not show, leave=False
-        ) as bar:
+        with tqdm(total=100, desc=path.name, unit="%", disable=not show, leave=False) as bar:
 
-            def advance(done: float, bar: Any = bar) -> None:
-                bar.update(round(done - bar.n, 1))
+            def advance(fraction: float, bar: Any = bar) -> None:
+                bar.update(round(fraction * 100 - bar.n, 1))
 
-            transcript = asr.transcribe(audio.samples, options, decode=decode, on_progress=advance)
+            transcript = transcribe_file(
+                path, vad, asr, options, label=path.name, on_progress=advance
+            )
         if args.json:
-            results.append(_transcript_json(path, audio.duration, transcript))
+            results.append(_transcript_json(path, transcript))
         elif len(args.files) > 1:
-            print(f"{path}: {transcript.text}")
+            print(f"{path}: {transcript.plain_text}")
         else:
-            print(transcript.text)
+            print(transcript.plain_text)
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
     return 0
 
 
-def _transcript_json(path: Path, duration: float, t: Any) -> dict[str, Any]:
+def _transcript_json(path: Path, t: Any) -> dict[str, Any]:
     return {
         "file": str(path),
-        "duration": round(duration, 3),
+        "duration": round(t.duration, 3),
         "language": t.language,
-        "text": t.text,
+        "text": t.plain_text,
         "segments": [
             {
+                "speaker": s.speaker,
                 "start": round(s.start, 3),
                 "end": round(s.end, 3),
                 "text": s.text,
@@ -353,6 +385,24 @@ def _transcript_json(path: Path, duration: float, t: Any) -> dict[str, Any]:
             for s in t.segments
         ],
     }
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run batch workers only (scale-out): claim jobs from the shared queue until stopped."""
+    from realtime.batch.worker import run_workers
+    from realtime.errors import ConfigurationError
+    from realtime.loading import check_models
+
+    settings = settings_from(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if settings.batch_workers < 1:
+        raise ConfigurationError("voxgate worker needs --batch-workers 1 or more")
+    check_models(settings, progress=_progress_bar)
+    run_workers(settings)
+    return 0
 
 
 def cmd_say(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ HTTP errors are JSON in the OpenAI shape:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 
@@ -34,3 +36,18 @@ def json_error(
     """A JSON error response in the OpenAI error shape."""
     body = {"error": {"message": message, "type": type_, "code": code, "param": param}}
     return web.json_response(body, status=status, headers=headers)
+
+
+@web.middleware
+async def json_errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Render aiohttp's own 4xx errors (unknown route, wrong method, body too large) as JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.status >= 500:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status)
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return json_error(exc.status, exc.reason, code=code, headers=headers)

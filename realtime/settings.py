@@ -58,6 +58,38 @@ class Settings(BaseSettings):
         2, ge=1, le=64, description="Threads for blocking inference, shared by all sessions."
     )
 
+    # --- batch transcription ------------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="Job queue database: a postgresql:// URL shares one queue between hosts; "
+        "unset: SQLite in the data directory.",
+    )
+    batch_workers: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Batch jobs processed at once by this process (each takes one inference "
+        "thread); 0: serve runs no workers (use `voxgate worker`).",
+    )
+    batch_lease_s: float = Field(
+        60.0,
+        ge=2.0,
+        le=3600.0,
+        description="Lease of a claimed job, renewed by heartbeats (every 2 s, or a third "
+        "of the lease if shorter); retried elsewhere when its worker stops renewing.",
+    )
+    batch_max_attempts: int = Field(
+        3, ge=1, le=100, description="Claims per job before a job whose worker died is failed."
+    )
+    signed_url_ttl_s: int = Field(
+        3600, ge=10, le=604800, description="Lifetime of the signed audio URLs in responses."
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL for links in responses (https://voxgate.example.com); "
+        "unset: taken from each request.",
+    )
+
     # --- models -----------------------------------------------------------------------
     model_cache_dir: Path = Field(
         default_factory=default_cache_dir,
@@ -86,6 +118,11 @@ class Settings(BaseSettings):
     )
     tagger_model: str = Field("yamnet", description="Non-speech tagger (name or directory).")
     embedder_model: str = Field("dvector", description="Speaker embedder (name or ONNX file).")
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
 
     @field_validator("data_dir", "model_cache_dir")
     @classmethod

@@ -1,0 +1,16 @@
+"""Batch transcription: the Fluxions REST API on a durable job queue.
+
+Modules:
+
+* :mod:`~realtime.batch.pipeline` — decode → VAD chunks → ASR → assembled text and segments
+  (shared with ``voxgate transcribe``).
+* :mod:`~realtime.batch.store` — the :class:`~realtime.batch.store.JobStore` protocol, with
+  :mod:`~realtime.batch.store_sqlite` (embedded default) and
+  :mod:`~realtime.batch.store_postgres` (several hosts share one queue).
+* :mod:`~realtime.batch.worker` — claims jobs, runs the pipeline on the inference pool, keeps
+  its lease alive with heartbeats.
+* :mod:`~realtime.batch.files` — stored audio and HMAC-signed expiring URLs.
+* :mod:`~realtime.batch.api` — the aiohttp routes (``/submit``, ``/transcriptions``…).
+* :mod:`~realtime.batch.openai_audio` — ``/v1/audio/transcriptions`` and ``/v1/audio/speech``.
+* :mod:`~realtime.batch.openapi` — ``GET /openapi.json``.
+"""

@@ -1,0 +1,352 @@
+"""OpenAI-compatible audio endpoints: ``POST /v1/audio/transcriptions`` and ``/v1/audio/speech``.
+
+So the ``openai`` SDK's ``audio.transcriptions.create`` and ``audio.speech.create`` work
+against voxgate with only ``base_url`` changed. Both run synchronously on the shared
+inference pool (the batch queue is for long recordings: ``/submit``).
+
+Transcriptions go through the same pipeline as batch jobs
+(:mod:`realtime.batch.pipeline`); ``model`` is accepted and ignored (the configured final
+model answers). Response formats: ``json``, ``text``, ``srt``, ``vtt``, ``verbose_json``
+(with ``words`` when ``timestamp_granularities[]`` includes ``word``). Recordings without
+speech give an empty text, as OpenAI's do.
+
+Speech uses the configured TTS engine; OpenAI's voice names (``alloy``…) select its default
+voice. Formats: ``wav`` and ``pcm`` (24 kHz 16-bit mono; OpenAI's pcm), and ``mp3``,
+``flac``, ``opus``, ``aac`` encoded with PyAV. The default is ``mp3``, as OpenAI's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import wave
+from typing import Any
+
+import numpy as np
+from aiohttp import BodyPartReader, web
+
+from engines.audio import resample
+from engines.base import PCM
+from engines.errors import AudioDecodeError, EngineError
+from realtime.app_keys import ENGINES, INFERENCE, SETTINGS
+from realtime.batch.api import AUDIO_STORAGE, BadRequest
+from realtime.batch.files import UploadTooLarge
+from realtime.batch.pipeline import (
+    BatchTranscript,
+    NoSpeech,
+    PipelineOptions,
+    transcribe_file,
+)
+from realtime.errors import json_error
+
+TRANSCRIPTION_FORMATS = frozenset({"json", "text", "srt", "vtt", "verbose_json"})
+SPEECH_RATE = 24_000
+"""Sample rate of generated speech (OpenAI's pcm rate)."""
+OPENAI_VOICES = frozenset(
+    {
+        "alloy",
+        "ash",
+        "ballad",
+        "coral",
+        "echo",
+        "fable",
+        "onyx",
+        "nova",
+        "sage",
+        "shimmer",
+        "verse",
+        "marin",
+        "cedar",
+    }
+)
+MAX_INPUT_CHARS = 4096
+"""Longest ``input`` accepted by ``/v1/audio/speech`` (OpenAI's limit)."""
+
+_ENCODED = {  # format → (container, codec, rate, content type)
+    "mp3": ("mp3", "libmp3lame", SPEECH_RATE, "audio/mpeg"),
+    "flac": ("flac", "flac", SPEECH_RATE, "audio/flac"),
+    "opus": ("ogg", "libopus", 48_000, "audio/ogg"),
+    "aac": ("adts", "aac", SPEECH_RATE, "audio/aac"),
+}
+SPEECH_FORMATS = frozenset({"wav", "pcm", *_ENCODED})
+
+
+# --- transcriptions ------------------------------------------------------------------------
+
+
+def _timestamp(seconds: float, sep: str) -> str:
+    ms = round(seconds * 1000)
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def to_srt(transcript: BatchTranscript) -> str:
+    """SubRip captions, one cue per segment."""
+    cues = [
+        f"{i}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{s.text}\n"
+        for i, s in enumerate(transcript.segments, 1)
+    ]
+    return "\n".join(cues)
+
+
+def to_vtt(transcript: BatchTranscript) -> str:
+    """WebVTT captions, one cue per segment."""
+    cues = [
+        f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{s.text}\n"
+        for s in transcript.segments
+    ]
+    return "WEBVTT\n\n" + "\n".join(cues)
+
+
+def verbose_json(transcript: BatchTranscript, *, words: bool, segments: bool) -> dict[str, Any]:
+    """OpenAI's ``verbose_json`` transcription body."""
+    body: dict[str, Any] = {
+        "task": "transcribe",
+        "language": transcript.language or "",
+        "duration": round(transcript.duration, 3),
+        "text": transcript.plain_text,
+    }
+    if segments:
+        body["segments"] = [
+            {
+                "id": i,
+                "seek": 0,
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "text": s.text,
+                "tokens": [],
+                "temperature": 0.0,
+                "avg_logprob": 0.0,
+                "compression_ratio": 0.0,
+                "no_speech_prob": 0.0,
+            }
+            for i, s in enumerate(transcript.segments)
+        ]
+    if words:
+        body["words"] = [
+            {"word": w.text.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
+            for s in transcript.segments
+            for w in s.words
+        ]
+    return body
+
+
+async def _read_form(request: web.Request) -> tuple[dict[str, list[str]], Any]:
+    """Read a multipart form: text fields, and the ``file`` part streamed to a temp file.
+
+    Returns:
+        The fields (each name to its values) and the upload holding the file (or None).
+    """
+    if request.content_type != "multipart/form-data":
+        raise BadRequest("send multipart/form-data with a 'file' field", param="file")
+    limit = request.app[SETTINGS].max_upload_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise BadRequest(f"Upload larger than the limit of {limit} bytes.", status=413)
+    fields: dict[str, list[str]] = {}
+    upload = None
+    reader = await request.multipart()
+    try:
+        async for part in reader:
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                continue
+            if part.name == "file" and upload is None:
+                upload = await asyncio.to_thread(request.app[AUDIO_STORAGE].upload, limit)
+                while chunk := await part.read_chunk(1 << 20):
+                    await asyncio.to_thread(upload.write, chunk)
+            else:
+                value = await part.read(decode=True)
+                if len(value) > 65_536:
+                    raise BadRequest(f"form field {part.name!r} is too long", param=part.name)
+                fields.setdefault(part.name, []).append(value.decode("utf-8", "replace"))
+    except UploadTooLarge:
+        raise BadRequest(f"Upload larger than the limit of {limit} bytes.", status=413) from None
+    except BaseException:
+        if upload is not None:
+            await asyncio.to_thread(upload.discard)
+        raise
+    return fields, upload
+
+
+async def create_transcription(request: web.Request) -> web.Response:
+    """``POST /v1/audio/transcriptions`` (OpenAI shape)."""
+    try:
+        fields, upload = await _read_form(request)
+    except BadRequest as exc:
+        return json_error(exc.status, str(exc), param=exc.param)
+    if upload is None:
+        return json_error(400, "missing the 'file' field", param="file")
+    try:
+        if upload.size == 0:
+            return json_error(400, "the uploaded file is empty", param="file")
+
+        def first(name: str) -> str | None:
+            return (fields.get(name) or [None])[0] or None
+
+        response_format = first("response_format") or "json"
+        if response_format not in TRANSCRIPTION_FORMATS:
+            return json_error(
+                400,
+                f"response_format must be one of {', '.join(sorted(TRANSCRIPTION_FORMATS))}",
+                param="response_format",
+            )
+        granularities = set(fields.get("timestamp_granularities[]", [])) | set(
+            fields.get("timestamp_granularities", [])
+        )
+        if not granularities <= {"word", "segment"}:
+            return json_error(
+                400,
+                "timestamp_granularities[] takes word and/or segment",
+                param="timestamp_granularities[]",
+            )
+        language = first("language")
+        if language is not None and not (language.isalpha() and 2 <= len(language) <= 3):
+            return json_error(400, "language must be an ISO-639-1 code", param="language")
+        settings = request.app[SETTINGS]
+        options = PipelineOptions(
+            language=language.lower() if language else None,
+            prompt=first("prompt"),
+            word_timestamps="word" in granularities,
+            beam_size=settings.asr_beam_size,
+        )
+        path = await asyncio.to_thread(upload.keep_temporary)
+        engines = request.app[ENGINES]
+        loop = asyncio.get_running_loop()
+        try:
+            transcript = await loop.run_in_executor(
+                request.app[INFERENCE],
+                lambda: transcribe_file(path, engines.vad, engines.asr, options, label="file"),
+            )
+        except NoSpeech:
+            transcript = None
+        except AudioDecodeError as exc:
+            return json_error(400, str(exc), code="invalid_audio", param="file")
+        except EngineError as exc:
+            return json_error(400, str(exc), code="transcription_failed")
+    finally:
+        await asyncio.to_thread(upload.discard)
+    if transcript is None:
+        empty = BatchTranscript(0.0, "", "", options.language, 0, ())
+        transcript = empty
+    if response_format == "text":
+        return web.Response(text=transcript.plain_text + "\n", content_type="text/plain")
+    if response_format == "srt":
+        return web.Response(text=to_srt(transcript), content_type="text/plain")
+    if response_format == "vtt":
+        return web.Response(text=to_vtt(transcript), content_type="text/vtt")
+    if response_format == "verbose_json":
+        body = verbose_json(
+            transcript,
+            words="word" in granularities,
+            segments="segment" in granularities or not granularities,
+        )
+        return web.json_response(body)
+    return web.json_response({"text": transcript.plain_text})
+
+
+# --- speech -------------------------------------------------------------------------------
+
+
+def encode_speech(pcm: PCM, rate: int, fmt: str) -> tuple[bytes, str]:
+    """Encode engine PCM into an OpenAI speech response format.
+
+    Args:
+        pcm: Mono int16 at ``rate``.
+        rate: The engine's sample rate.
+        fmt: One of :data:`SPEECH_FORMATS`.
+
+    Returns:
+        The bytes and their content type.
+    """
+    if fmt in ("wav", "pcm"):
+        out = resample(pcm, rate, SPEECH_RATE).astype("<i2").tobytes()
+        if fmt == "pcm":
+            return out, "audio/pcm"
+        buffer = io.BytesIO()
+        with wave.open(buffer, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(SPEECH_RATE)
+            w.writeframes(out)
+        return buffer.getvalue(), "audio/wav"
+    import av
+
+    container_name, codec, out_rate, content_type = _ENCODED[fmt]
+    samples = resample(pcm, rate, out_rate)
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=container_name) as container:
+        stream = container.add_stream(codec, rate=out_rate)
+        stream.layout = "mono"  # type: ignore[union-attr]
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = out_rate
+        for packet in stream.encode(frame):  # type: ignore[union-attr]
+            container.mux(packet)
+        for packet in stream.encode(None):  # type: ignore[union-attr]
+            container.mux(packet)
+    return buffer.getvalue(), content_type
+
+
+async def create_speech(request: web.Request) -> web.Response:
+    """``POST /v1/audio/speech`` (OpenAI shape): JSON in, audio bytes out."""
+    engine = request.app[ENGINES].tts
+    if engine is None:
+        return json_error(503, "no speech engine is configured", code="unavailable")
+    try:
+        body = await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return json_error(400, "the body must be JSON")
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_upload_bytes
+        return json_error(413, f"Body larger than the limit of {limit} bytes.")
+    if not isinstance(body, dict):
+        return json_error(400, "the body must be a JSON object")
+    text = body.get("input")
+    if not isinstance(text, str) or not text.strip():
+        return json_error(400, "input must be a non-empty string", param="input")
+    if len(text) > MAX_INPUT_CHARS:
+        return json_error(400, f"input is longer than {MAX_INPUT_CHARS} characters", param="input")
+    fmt = body.get("response_format") or "mp3"
+    if fmt not in SPEECH_FORMATS:
+        return json_error(
+            400,
+            f"response_format must be one of {', '.join(sorted(SPEECH_FORMATS))}",
+            param="response_format",
+        )
+    speed = body.get("speed", 1.0)
+    if not isinstance(speed, int | float) or isinstance(speed, bool):
+        return json_error(400, "speed must be a number", param="speed")
+    requested = body.get("voice")
+    voice_ids = {v.id for v in engine.voices()}
+    if isinstance(requested, dict):  # newer SDKs: {"id": ...}
+        requested = requested.get("id")
+    if requested is not None and not isinstance(requested, str):
+        return json_error(400, "voice must be a string", param="voice")
+    if requested in voice_ids:
+        voice = requested
+    elif requested is None or requested in OPENAI_VOICES:
+        voice = None
+    else:
+        choices = ", ".join(sorted(voice_ids | OPENAI_VOICES))
+        return json_error(400, f"unknown voice {requested!r}; one of {choices}", param="voice")
+
+    def synthesize() -> tuple[bytes, str]:
+        chunks = list(engine.synthesize(text, voice=voice, speed=float(speed)))
+        pcm = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+        if len(pcm) == 0:
+            raise EngineError("the engine produced no audio for this input")
+        return encode_speech(pcm, engine.sample_rate, fmt)
+
+    loop = asyncio.get_running_loop()
+    try:
+        audio, content_type = await loop.run_in_executor(request.app[INFERENCE], synthesize)
+    except EngineError as exc:
+        return json_error(400, str(exc), code="speech_failed")
+    return web.Response(body=audio, content_type=content_type)
+
+
+def setup(app: web.Application) -> None:
+    """Register the ``/v1/audio/*`` routes."""
+    app.router.add_post("/v1/audio/transcriptions", create_transcription)
+    app.router.add_post("/v1/audio/speech", create_speech)

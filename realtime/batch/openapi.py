@@ -1,0 +1,434 @@
+"""``GET /openapi.json``: an OpenAPI 3.1 description of every REST endpoint.
+
+Written by hand next to the routes it describes; a test checks that every registered HTTP
+route (other than the realtime WebSocket) appears here, and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from realtime import __version__
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_NUM = {"type": ["number", "null"]}
+_INT = {"type": ["integer", "null"]}
+_STR = {"type": ["string", "null"]}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Invalid request",
+        401: "Missing or invalid API key",
+        403: "Invalid or expired signature",
+        404: "Not found (or another key's)",
+        413: "Upload over the size limit",
+    }
+    return {str(c): _json(_ERROR, text[c]) for c in codes}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+_SEGMENT = {
+    "type": "object",
+    "required": ["speaker", "text", "start", "end", "segment_idx"],
+    "properties": {
+        "speaker": {"type": "string", "description": "Speaker id: '0', '1', …"},
+        "text": {"type": "string", "description": "Words, without non-speech tags."},
+        "start": {"type": "number"},
+        "end": {"type": "number"},
+        "segment_idx": {"type": "integer", "description": "Index within the speaker turn."},
+        "words": {
+            "type": "array",
+            "description": "With word_level_timestamps=true.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "word": {"type": "string"},
+                    "start": {"type": "number"},
+                    "end": {"type": "number"},
+                },
+            },
+        },
+    },
+}
+
+_STATUS = {"type": "string", "enum": ["submitted", "processing", "completed", "failed"]}
+
+_TRANSCRIPTION = {
+    "type": "object",
+    "required": ["id", "status", "created_at", "updated_at", "filename", "cached"],
+    "properties": {
+        "id": {"type": "integer"},
+        "status": _STATUS,
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "filename": {"type": "string"},
+        "audio_duration": _NUM,
+        "audio_format": {**_STR, "description": "Detected codec (mp3, opus, pcm_s16le, …)."},
+        "processing_time": _NUM,
+        "language": _STR,
+        "non_speech": {"type": "boolean"},
+        "num_chunks": _INT,
+        "num_segments": _INT,
+        "num_speakers": _INT,
+        "text": {**_STR, "description": "SPEAKER_N: lines, one per speaker turn."},
+        "segments": {"type": ["array", "null"], "items": _SEGMENT},
+        "audio_url": {"type": "string", "description": "Signed, expiring URL of the audio."},
+        "cached": {"type": "boolean"},
+        "progress": {
+            "type": "number",
+            "description": "Extension: fraction done, 0 to 1 (1 once completed).",
+        },
+        "error_message": {"type": "string", "description": "Failed jobs only."},
+    },
+}
+
+_SUBMITTED = {
+    "type": "object",
+    "required": ["id", "status", "created_at", "original_audio_url", "query_urls", "cached"],
+    "properties": {
+        "id": {"type": "integer"},
+        "status": {
+            "type": "string",
+            "enum": ["submitted", "completed"],
+            "description": "completed (with cached: true) when the cache answered.",
+        },
+        "created_at": {"type": "string", "format": "date-time"},
+        "original_audio_url": {"type": "string"},
+        "query_urls": {
+            "type": "object",
+            "properties": {"get": {"type": "string"}, "status": {"type": "string"}},
+        },
+        "cached": {"type": "boolean"},
+    },
+}
+
+_LIST = {
+    "type": "object",
+    "required": ["total", "limit", "offset", "transcriptions"],
+    "properties": {
+        "total": {"type": "integer"},
+        "limit": {"type": "integer"},
+        "offset": {"type": "integer"},
+        "transcriptions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "status": _STATUS,
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "filename": {"type": "string"},
+                    "audio_duration": _NUM,
+                    "audio_format": _STR,
+                    "processing_time": _NUM,
+                    "num_speakers": _INT,
+                    "num_segments": _INT,
+                    "original_audio_url": {"type": "string"},
+                    "language": _STR,
+                },
+            },
+        },
+    },
+}
+
+_BINARY = {"type": "string", "format": "binary"}
+
+
+def spec() -> dict[str, Any]:
+    """The OpenAPI document."""
+    job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "voxgate",
+            "version": __version__,
+            "description": "Batch transcription (Fluxions-compatible), OpenAI-compatible "
+            "audio endpoints. The realtime WebSocket (/v1/realtime) is described by the "
+            "OpenAI Realtime event schema, not here.",
+        },
+        "security": [{"apiKey": []}],
+        "components": {
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "The key itself, or 'Bearer <key>'.",
+                }
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "properties": {
+                                "message": {"type": "string"},
+                                "type": {"type": "string"},
+                                "code": _STR,
+                                "param": _STR,
+                            },
+                        }
+                    },
+                },
+                "Transcription": _TRANSCRIPTION,
+            },
+        },
+        "paths": {
+            "/health": {
+                "get": {
+                    "summary": "Liveness and version (no key needed).",
+                    "security": [],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "status": {"type": "string"},
+                                    "version": {"type": "string"},
+                                    "model": {"type": "string"},
+                                },
+                            },
+                            "OK",
+                        )
+                    },
+                }
+            },
+            "/submit": {
+                "post": {
+                    "summary": "Submit audio for transcription; answers at once with a job id.",
+                    "parameters": [
+                        _query(
+                            "non_speech",
+                            {"type": "boolean", "default": False},
+                            "Include non-speech sounds.",
+                        ),
+                        _query(
+                            "filename",
+                            {"type": "string", "default": "audio"},
+                            "Name for the uploaded file.",
+                        ),
+                        _query(
+                            "cache",
+                            {"type": "boolean", "default": True},
+                            "Use cached results for identical files.",
+                        ),
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/octet-stream": {"schema": _BINARY},
+                            "audio/*": {"schema": _BINARY},
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"file": _BINARY},
+                                    "required": ["file"],
+                                }
+                            },
+                        },
+                    },
+                    "responses": {
+                        "200": _json(_SUBMITTED, "Job created (or answered from the cache)"),
+                        **_errors(400, 401, 413),
+                    },
+                }
+            },
+            "/transcriptions": {
+                "get": {
+                    "summary": "List this key's transcriptions, newest first.",
+                    "parameters": [
+                        _query(
+                            "limit",
+                            {"type": "integer", "default": 50, "maximum": 100, "minimum": 1},
+                            "Results per page (max 100).",
+                        ),
+                        _query(
+                            "offset",
+                            {"type": "integer", "default": 0, "minimum": 0},
+                            "Pagination offset.",
+                        ),
+                    ],
+                    "responses": {"200": _json(_LIST, "A page"), **_errors(400, 401)},
+                }
+            },
+            "/transcriptions/{job_id}": {
+                "get": {
+                    "summary": "A transcription's status and results.",
+                    "parameters": [
+                        job_id,
+                        _query(
+                            "word_level_timestamps",
+                            {"type": "boolean", "default": False},
+                            "Include words in segments.",
+                        ),
+                    ],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Transcription"}, "The job"),
+                        **_errors(400, 401, 404),
+                    },
+                }
+            },
+            "/files/jobs/{job_id}/audio": {
+                "get": {
+                    "summary": "A job's original audio, by signed URL (no key needed).",
+                    "security": [],
+                    "parameters": [
+                        job_id,
+                        {
+                            "name": "expires",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        },
+                        {
+                            "name": "signature",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The audio",
+                            "content": {"*/*": {"schema": _BINARY}},
+                        },
+                        **_errors(403, 404),
+                    },
+                }
+            },
+            "/v1/audio/transcriptions": {
+                "post": {
+                    "summary": "OpenAI-compatible synchronous transcription.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["file"],
+                                    "properties": {
+                                        "file": _BINARY,
+                                        "model": {"type": "string"},
+                                        "language": {"type": "string"},
+                                        "prompt": {"type": "string"},
+                                        "response_format": {
+                                            "type": "string",
+                                            "enum": ["json", "text", "srt", "vtt", "verbose_json"],
+                                        },
+                                        "timestamp_granularities[]": {
+                                            "type": "array",
+                                            "items": {
+                                                "type": "string",
+                                                "enum": ["word", "segment"],
+                                            },
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "The transcription (JSON or text by response_format)",
+                            "content": {
+                                "application/json": {"schema": {"type": "object"}},
+                                "text/plain": {"schema": {"type": "string"}},
+                                "text/vtt": {"schema": {"type": "string"}},
+                            },
+                        },
+                        **_errors(400, 401, 413),
+                    },
+                }
+            },
+            "/v1/audio/speech": {
+                "post": {
+                    "summary": "OpenAI-compatible speech synthesis.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["input"],
+                                    "properties": {
+                                        "model": {"type": "string"},
+                                        "input": {"type": "string", "maxLength": 4096},
+                                        "voice": {"type": "string"},
+                                        "response_format": {
+                                            "type": "string",
+                                            "enum": ["mp3", "wav", "pcm", "flac", "opus", "aac"],
+                                            "default": "mp3",
+                                        },
+                                        "speed": {"type": "number", "default": 1.0},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Audio",
+                            "content": {"audio/*": {"schema": _BINARY}},
+                        },
+                        **_errors(400, 401),
+                    },
+                }
+            },
+            "/v1/realtime/client_secrets": {
+                "post": {
+                    "summary": "Mint a single-use client secret for a browser's realtime session.",
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "value": {"type": "string"},
+                                    "expires_at": {"type": "integer"},
+                                    "session": {"type": "object"},
+                                },
+                            },
+                            "The secret",
+                        ),
+                        **_errors(400, 401),
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document.",
+                    "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1"), **_errors(401)},
+                }
+            },
+        },
+    }
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    """``GET /openapi.json``."""
+    return web.json_response(spec())
+
+
+def setup(app: web.Application) -> None:
+    """Register ``GET /openapi.json``."""
+    app.router.add_get("/openapi.json", openapi_json)

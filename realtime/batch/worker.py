@@ -1,0 +1,321 @@
+"""Batch workers: claim jobs, run the pipeline on the inference pool, keep the lease alive.
+
+:class:`BatchWorkers` runs ``count`` worker loops as tasks of the current event loop (in
+``voxgate serve``'s app, or alone in ``voxgate worker``). Each loop:
+
+1. claims the oldest claimable job (:meth:`JobStore.claim`, off the event loop);
+2. runs decode → VAD → ASR on the shared inference pool (never on the event loop), while a
+   heartbeat renews the lease and records progress every ``min(lease/3, 2 s)``;
+3. completes the job, or fails it with a clear ``error_message`` when the audio is bad.
+
+A worker that loses its lease (it stalled past it and another worker took the job) stops
+the pipeline at its next checkpoint and drops the result. On :meth:`BatchWorkers.stop`
+running pipelines stop at their next checkpoint and their jobs are released (returned to
+the queue without spending an attempt). A worker killed outright leaves its lease to
+expire; another claim then retries the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from engines.base import Engines
+from engines.errors import AudioDecodeError, EngineError
+from realtime.batch.files import AudioStorage
+from realtime.batch.pipeline import (
+    BatchTranscript,
+    Cancelled,
+    PipelineOptions,
+    render_text,
+    segment_records,
+    transcribe_file,
+)
+from realtime.batch.store import Job, JobResult, JobStore, open_store
+from realtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_MAX_S = 2.0
+"""Longest gap between heartbeats (progress is recorded with each)."""
+
+INTERNAL_ERROR = "internal error while processing the audio (the server log has details)"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """How workers claim and process jobs.
+
+    Attributes:
+        count: Worker loops (jobs processed at once).
+        lease_s: Lease taken by a claim and renewed by heartbeats.
+        max_attempts: Claims per job before a job whose worker died is failed.
+        poll_s: Longest idle wait between claims when not woken (other processes' jobs).
+        beam_size: Whisper beam width.
+    """
+
+    count: int = 1
+    lease_s: float = 60.0
+    max_attempts: int = 3
+    poll_s: float = 1.0
+    beam_size: int = 5
+
+
+def job_result(
+    transcript: BatchTranscript, *, non_speech: bool, processing_time: float
+) -> JobResult:
+    """The stored result of a finished pipeline run (segments keep their words)."""
+    return JobResult(
+        audio_duration=round(transcript.duration, 3),
+        audio_format=transcript.codec,
+        processing_time=round(processing_time, 3),
+        language=transcript.language,
+        num_speakers=transcript.num_speakers,
+        num_segments=len(transcript.segments),
+        num_chunks=transcript.num_chunks,
+        text=render_text(transcript.segments, transcript.tags, non_speech=non_speech),
+        segments=segment_records(transcript.segments, words=True),
+    )
+
+
+class _Run:
+    """Shared state of one running job: progress out of the thread, stop into it."""
+
+    def __init__(self) -> None:
+        self.progress = 0.0
+        self.stop = threading.Event()
+        self.lost = False
+
+    def report(self, fraction: float) -> None:
+        self.progress = max(self.progress, fraction)
+
+
+class BatchWorkers:
+    """Worker loops over a job store. Create, :meth:`start` in a running loop, :meth:`stop`.
+
+    Args:
+        store: The job queue.
+        storage: Where uploaded audio lives.
+        engines: Loaded engines (VAD and ASR are used).
+        pool: The bounded inference pool; each running job holds one of its threads.
+        options: Claiming and processing options.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        storage: AudioStorage,
+        engines: Engines,
+        pool: Executor,
+        options: WorkerOptions,
+    ) -> None:
+        self._store = store
+        self._storage = storage
+        self._engines = engines
+        self._pool = pool
+        self.options = options
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runs: set[_Run] = set()
+        prefix = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+        self.names = [f"{prefix}:{i}" for i in range(options.count)]
+
+    def start(self) -> None:
+        """Start the loops as tasks of the running event loop."""
+        for name in self.names:
+            self._tasks.append(asyncio.create_task(self._loop(name), name=f"batch-{name}"))
+
+    def wake(self) -> None:
+        """Tell idle loops that a job was submitted (claims at once instead of at the poll)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop claiming, stop running pipelines at their next checkpoint, release their jobs.
+
+        Returns when every loop has ended.
+        """
+        self._stopping = True
+        for run in self._runs:
+            run.stop.set()
+        self._wake.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _loop(self, name: str) -> None:
+        opts = self.options
+        while not self._stopping:
+            try:
+                job = await asyncio.to_thread(
+                    self._store.claim,
+                    name,
+                    now=time.time(),
+                    lease_s=opts.lease_s,
+                    max_attempts=opts.max_attempts,
+                )
+            except Exception:  # the database is unreachable: log, back off, retry
+                log.exception("claiming a batch job failed")
+                job = None
+            if job is None:
+                self._wake.clear()
+                if self._stopping:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), opts.poll_s)
+                continue
+            log.info("job %d claimed by %s (attempt %d)", job.id, name, job.attempts)
+            await self._process(job, name)
+
+    async def _process(self, job: Job, name: str) -> None:
+        run = _Run()
+        self._runs.add(run)
+        if self._stopping:
+            run.stop.set()
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        work = loop.run_in_executor(self._pool, self._pipeline, job, run)
+        beat = asyncio.create_task(self._heartbeats(job, name, run, work))
+        try:
+            transcript = await work
+        except Cancelled:
+            if not run.lost:
+                await asyncio.to_thread(self._store.release, job.id, name, now=time.time())
+                log.info("job %d released by %s (shutting down)", job.id, name)
+            return
+        except AudioDecodeError as exc:  # bad input, NoSpeech included: the client's to fix
+            await self._finish_failed(job, name, str(exc))
+            return
+        except EngineError as exc:
+            log.warning("job %d failed: %s", job.id, exc)
+            await self._finish_failed(job, name, str(exc))
+            return
+        except Exception:
+            log.exception("job %d: unexpected error", job.id)
+            await self._finish_failed(job, name, INTERNAL_ERROR)
+            return
+        finally:
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
+            self._runs.discard(run)
+        result = job_result(
+            transcript, non_speech=job.non_speech, processing_time=time.monotonic() - started
+        )
+        done = await asyncio.to_thread(self._store.complete, job.id, name, result, now=time.time())
+        if done:
+            log.info("job %d completed by %s in %.1f s", job.id, name, result.processing_time)
+        else:
+            log.warning(
+                "job %d finished by %s after its lease was lost: result dropped", job.id, name
+            )
+
+    async def _finish_failed(self, job: Job, name: str, message: str) -> None:
+        await asyncio.to_thread(self._store.fail, job.id, name, message, now=time.time())
+        log.info("job %d failed: %s", job.id, message)
+
+    def _pipeline(self, job: Job, run: _Run) -> BatchTranscript:
+        """Blocking: decode the stored audio and transcribe it (on the inference pool)."""
+        return transcribe_file(
+            self._storage.path(job.audio_key),
+            self._engines.vad,
+            self._engines.asr,
+            PipelineOptions(non_speech=job.non_speech, beam_size=self.options.beam_size),
+            label=job.filename,
+            on_progress=run.report,
+            should_stop=run.stop.is_set,
+        )
+
+    async def _heartbeats(
+        self, job: Job, name: str, run: _Run, work: asyncio.Future[BatchTranscript]
+    ) -> None:
+        """Renew the lease and record progress until the work ends; stop it if the lease is lost."""
+        interval = min(self.options.lease_s / 3, HEARTBEAT_MAX_S)
+        while True:
+            await asyncio.wait({work}, timeout=interval)
+            if work.done():
+                return
+            try:
+                held = await asyncio.to_thread(
+                    self._store.heartbeat,
+                    job.id,
+                    name,
+                    now=time.time(),
+                    lease_s=self.options.lease_s,
+                    progress=run.progress,
+                )
+            except Exception:  # transient database trouble: the lease still has time
+                log.exception("heartbeat for job %d failed", job.id)
+                continue
+            if not held:
+                log.warning("job %d: lease lost by %s; stopping", job.id, name)
+                run.lost = True
+                run.stop.set()
+                return
+
+
+def worker_options(settings: Settings) -> WorkerOptions:
+    """Worker options from settings."""
+    return WorkerOptions(
+        count=settings.batch_workers,
+        lease_s=settings.batch_lease_s,
+        max_attempts=settings.batch_max_attempts,
+        beam_size=settings.asr_beam_size,
+    )
+
+
+def run_workers(settings: Settings, *, say: Callable[[str], None] = print) -> None:
+    """``voxgate worker``: load the engines, run workers until SIGINT/SIGTERM (blocking).
+
+    On a signal, running jobs stop at their next checkpoint and go back to the queue.
+
+    Raises:
+        ConfigurationError: the database is unusable.
+        ModelNotFound: a model is unusable.
+    """
+    from realtime.batch.files import AudioStorage
+    from realtime.loading import load_engines
+
+    store = open_store(settings)
+    engines = load_engines(settings)
+    storage = AudioStorage(settings.data_dir / "audio")
+
+    async def main() -> None:
+        pool = ThreadPoolExecutor(settings.inference_workers, thread_name_prefix="inference")
+        workers = BatchWorkers(store, storage, engines, pool, worker_options(settings))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        workers.start()
+        where = "PostgreSQL" if settings.database_url else str(settings.database_path)
+        say(f"voxgate worker: {len(workers.names)} worker(s) on {where}")
+        sys.stdout.flush()
+        try:
+            await stop.wait()
+            log.info("shutting down")
+        finally:
+            await workers.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    loop_factory = None
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:  # not on Linux: the default loop is fine
+        pass
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(main())
+    finally:
+        store.close()

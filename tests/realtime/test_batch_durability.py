@@ -1,0 +1,108 @@
+"""Jobs survive the server: SIGKILL during processing, restart, every job completes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from realtime.batch.store import JobStatus
+from realtime.batch.store_sqlite import SQLiteJobStore
+from tests.conftest import wer
+from tests.realtime.batch_support import spoken_text, wait_for_job
+
+pytestmark = pytest.mark.model
+
+LEASE_S = "3"  # a killed worker's job is retried this long after its last heartbeat
+
+
+def serve(data_dir) -> tuple[subprocess.Popen, str, list[str]]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "realtime",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            "--batch-lease-s",
+            LEASE_S,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: list[str] = []
+    for line in proc.stdout:  # the server's own output; pytest-timeout bounds the wait
+        lines.append(line)
+        if match := re.search(r"listening on (http://\S+)", line):
+            return proc, match.group(1), lines
+    raise AssertionError(f"server exited before listening: {''.join(lines)}")
+
+
+def test_sigkill_during_processing_loses_nothing(tmp_path, testdata):
+    files = {
+        "demo-congrats.wav": testdata / "asterisk/demo-congrats.wav",
+        "sample.wav": testdata / "pyannote/sample.wav",
+        "jfk.flac": testdata / "openai-whisper/jfk.flac",
+    }
+    proc, url, lines = serve(tmp_path)
+    try:
+        key = re.search(r"(vg_[0-9a-f]{8}_\S+)", "".join(lines)).group(1)
+        ids = {}
+        for name, path in files.items():
+            response = requests.post(
+                f"{url}/submit",
+                headers={"Authorization": key},
+                params={"filename": name},
+                data=path.read_bytes(),
+                timeout=60,
+            )
+            assert response.status_code == 200, response.text
+            ids[name] = response.json()["id"]
+        deadline = time.monotonic() + 120
+        processing = None
+        while processing is None:  # poll the API until a job is being processed
+            for job_id in ids.values():
+                body = requests.get(
+                    f"{url}/transcriptions/{job_id}", headers={"Authorization": key}, timeout=30
+                ).json()
+                if body["status"] == "processing":
+                    processing = job_id
+                    break
+            assert time.monotonic() < deadline, "no job started processing"
+            time.sleep(0.05)  # polling interval (the API's own model)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.wait()
+
+    before = SQLiteJobStore(tmp_path / "voxgate.db").get(processing, owner=None)
+    assert before.status is JobStatus.PROCESSING  # held by the dead worker
+
+    proc, url, _ = serve(tmp_path)
+    try:
+        for name, job_id in ids.items():
+            result, _ = wait_for_job(url, key, job_id, timeout=240)
+            assert result["status"] == "completed", (name, result.get("error_message"))
+            assert result["filename"] == name and result["text"]
+        jfk, _ = wait_for_job(url, key, ids["jfk.flac"])
+        reference = (testdata / "openai-whisper/jfk.txt").read_text()
+        assert wer(reference, spoken_text(jfk["text"])) <= 0.05
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    after = SQLiteJobStore(tmp_path / "voxgate.db").get(processing, owner=None)
+    assert after.attempts == 2  # the interrupted attempt, then the one that finished

@@ -1,0 +1,169 @@
+"""The batch pipeline: chunk planning, time mapping and assembly (pure), then real audio."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engines.base import AudioTag, SpeakerTurn, Word
+from engines.errors import AudioDecodeError
+from realtime.batch.pipeline import (
+    BatchSegment,
+    Chunk,
+    NoSpeech,
+    PipelineOptions,
+    assign_speakers,
+    check_complete,
+    pad_and_filter,
+    plan_chunks,
+    render_text,
+    segment_records,
+    transcribe_file,
+)
+from tests.conftest import wer
+
+SR = 16_000
+
+
+def test_plan_chunks_packs_speech_up_to_the_limit_and_never_splits_a_range():
+    ranges = [(0, 10 * SR), (12 * SR, 25 * SR), (26 * SR, 40 * SR), (41 * SR, 120 * SR)]
+    chunks = plan_chunks(ranges, 30 * SR)
+    assert [c.spans for c in chunks] == [
+        ((0, 10 * SR), (12 * SR, 25 * SR)),
+        ((26 * SR, 40 * SR),),
+        ((41 * SR, 120 * SR),),  # 79 s of unbroken speech: one chunk, Whisper windows it
+    ]
+    assert sum(c.samples for c in chunks) == sum(e - s for s, e in ranges)
+    assert plan_chunks([], 30 * SR) == []
+
+
+def test_chunk_times_map_back_across_the_left_out_silence():
+    chunk = Chunk(((SR, 3 * SR), (10 * SR, 11 * SR)))
+    assert chunk.to_source(0.0) == 1.0
+    assert chunk.to_source(1.5) == 2.5
+    assert chunk.to_source(2.0) == 10.0  # a start on the joint is in the later span
+    assert chunk.to_source(2.0, is_end=True) == 3.0  # an end on the joint closes the earlier
+    assert chunk.to_source(2.5) == 10.5
+    assert chunk.to_source(99.0) == 11.0  # clamped to the last span's end
+    audio = np.arange(12 * SR, dtype=np.int16)
+    assert np.array_equal(chunk.extract(audio), np.r_[audio[SR : 3 * SR], audio[10 * SR : 11 * SR]])
+
+
+def test_pad_and_filter_drops_clicks_and_pads_ends_without_overlap():
+    prefix = int(0.3 * SR)
+    ranges = [
+        (0, int(0.1 * SR)),
+        (SR, 2 * SR),
+        (2 * SR + 100, 3 * SR),
+        (5 * SR, 5 * SR + prefix + 10),
+    ]
+    out = pad_and_filter(ranges, 6 * SR)
+    assert out == [(SR, 2 * SR + 100), (2 * SR + 100, 3 * SR + int(0.3 * SR))]
+
+
+def seg(speaker, text, start, end, words=()):
+    return BatchSegment(speaker, text, start, end, tuple(words))
+
+
+def test_text_has_one_line_per_speaker_turn_and_segment_idx_restarts_per_turn():
+    segments = [
+        seg("0", "Yeah, let's start.", 0.8, 6.4),
+        seg("1", "Sounds perfect", 6.0, 7.2),
+        seg("1", "That makes sense.", 7.5, 9.8),
+        seg("0", "So.", 10.0, 11.0),
+    ]
+    assert render_text(segments) == (
+        "SPEAKER_0: Yeah, let's start.\nSPEAKER_1: Sounds perfect That makes sense.\nSPEAKER_0: So."
+    )
+    records = segment_records(segments, words=False)
+    assert [r["segment_idx"] for r in records] == [0, 0, 1, 0]  # as the reference example
+    assert records[1] == {
+        "speaker": "1",
+        "text": "Sounds perfect",
+        "start": 6.0,
+        "end": 7.2,
+        "segment_idx": 0,
+    }
+    assert render_text([]) == ""
+
+
+def test_non_speech_tags_go_inline_only_when_asked():
+    words = [Word(" Let's", 0.0, 0.3), Word(" start", 0.3, 0.6), Word(" here.", 1.5, 1.8)]
+    segments = [seg("0", "Let's start here.", 0.0, 1.8, words)]
+    tags = [AudioTag("breath", 0.9, 0.7, 1.2), AudioTag("laugh", 0.8, 2.0, 2.5)]
+    assert render_text(segments, tags) == "SPEAKER_0: Let's start here."
+    assert render_text(segments, tags, non_speech=True) == (
+        "SPEAKER_0: Let's start [breath] here. [laugh]"
+    )
+    records = segment_records(segments, words=True)
+    assert records[0]["text"] == "Let's start here."  # segments never carry tags
+    assert records[0]["words"][0] == {"word": "Let's", "start": 0.0, "end": 0.3}
+
+
+def test_speakers_follow_diarization_turns_renumbered_by_appearance():
+    segments = [seg("0", "a", 0, 2), seg("0", "b", 2, 4), seg("0", "c", 4, 6), seg("0", "d", 9, 10)]
+    turns = [SpeakerTurn("spk7", 0, 2.5), SpeakerTurn("spk3", 2.5, 6)]
+    assert [s.speaker for s in assign_speakers(segments, turns)] == ["0", "1", "1", "1"]
+    assert [s.speaker for s in assign_speakers(segments, None)] == ["0"] * 4
+
+
+def test_check_complete_refuses_a_cut_file_only_when_much_is_missing():
+    class Audio:
+        duration = 3.0
+
+    check_complete(Audio(), 3.2, label="a.mp3")
+    check_complete(Audio(), None, label="a.mp3")
+    with pytest.raises(AudioDecodeError, match="truncated"):
+        check_complete(Audio(), 11.0, label="a.mp3")
+
+
+# --- real models on real audio ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def engines():
+    from realtime.loading import load_engines
+    from realtime.settings import Settings
+
+    return load_engines(Settings())
+
+
+@pytest.mark.model
+def test_jfk_through_the_pipeline(engines, testdata):
+    progress: list[float] = []
+    result = transcribe_file(
+        testdata / "openai-whisper/jfk.flac",
+        engines.vad,
+        engines.asr,
+        PipelineOptions(),
+        on_progress=progress.append,
+    )
+    reference = (testdata / "openai-whisper/jfk.txt").read_text()
+    assert wer(reference, result.plain_text) <= 0.05
+    assert (result.codec, result.language, result.num_chunks, result.num_speakers) == (
+        "flac",
+        "en",
+        1,
+        1,
+    )
+    assert progress[0] == 0.0 and progress[-1] == 1.0 and progress == sorted(progress)
+    words = [w for s in result.segments for w in s.words]
+    assert words[0].text.strip() == "And" and 0.0 <= words[0].start < 1.0
+    assert words[-1].end <= result.duration
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", ["pyannote/empty.wav", "aana/squirrel.wav"])
+def test_recordings_without_speech_are_refused(engines, testdata, name):
+    with pytest.raises(NoSpeech, match="no speech found"):
+        transcribe_file(testdata / name, engines.vad, engines.asr)
+
+
+@pytest.mark.model
+def test_should_stop_cancels_between_steps(engines, testdata):
+    from realtime.batch.pipeline import Cancelled
+
+    with pytest.raises(Cancelled):
+        transcribe_file(
+            testdata / "openai-whisper/jfk.flac", engines.vad, engines.asr, should_stop=lambda: True
+        )
