@@ -12,6 +12,7 @@ cleanup context that opens the store and, after the engines are loaded, starts
 from __future__ import annotations
 
 import asyncio
+import math
 import mimetypes
 import time
 from collections.abc import AsyncIterator
@@ -32,6 +33,7 @@ from realtime.batch.files import (
     load_secret,
 )
 from realtime.batch.store import MAX_PAGE, Job, JobStatus, JobStore, NewJob, open_store
+from realtime.batch.watch import RECHECK_S, JobWatch
 from realtime.batch.worker import BatchWorkers, worker_options
 from realtime.errors import json_error
 from realtime.settings import Settings
@@ -40,6 +42,9 @@ JOB_STORE = web.AppKey("job_store", JobStore)  # type: ignore[type-abstract]
 AUDIO_STORAGE = web.AppKey("audio_storage", AudioStorage)
 URL_SIGNER = web.AppKey("url_signer", UrlSigner)
 BATCH_WORKERS = web.AppKey("batch_workers", BatchWorkers)
+JOB_WATCH = web.AppKey("job_watch", JobWatch)
+MAX_WAIT_S = 60.0
+"""Longest a ``GET /transcriptions/{id}?wait=`` request is held."""
 
 DEFAULT_FILENAME = "audio"
 WRITE_BATCH = 1 << 20
@@ -295,17 +300,35 @@ async def submit(request: web.Request) -> web.Response:
 
 
 async def get_transcription(request: web.Request) -> web.Response:
-    """``GET /transcriptions/{id}``: status and, once completed, the results."""
+    """``GET /transcriptions/{id}``: status and, once completed, the results.
+
+    Extension: ``wait=N`` (seconds, at most 60) holds the request until the job changes
+    (status or progress) or ``N`` seconds pass, so clients need not poll in a loop; without
+    it the answer is immediate, as in the reference.
+    """
     try:
         words = query_bool(request, "word_level_timestamps", False)
+        wait_s = min(query_float(request, "wait", 0.0, minimum=0.0), MAX_WAIT_S)
     except BadRequest as exc:
         return json_error(exc.status, str(exc), param=exc.param)
     job_id = _job_id(request)
     if job_id is None:
         return _not_found()
-    job = await asyncio.to_thread(request.app[JOB_STORE].get, job_id, owner=request[API_KEY].id)
+    store, owner = request.app[JOB_STORE], request[API_KEY].id
+    job = await asyncio.to_thread(store.get, job_id, owner=owner)
     if job is None:
         return _not_found()
+    deadline = time.monotonic() + wait_s
+    first = (job.status, job.progress)
+    while (job.status, job.progress) == first and job.status in (
+        JobStatus.SUBMITTED,
+        JobStatus.PROCESSING,
+    ):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        await request.app[JOB_WATCH].wait(job_id, min(left, RECHECK_S))
+        job = await asyncio.to_thread(store.get, job_id, owner=owner) or job
     url = signed_audio_url(request, job, now=time.time())
     return web.json_response(job_body(job, audio_url=url, words=words))
 
@@ -362,6 +385,24 @@ async def job_audio(request: web.Request) -> web.StreamResponse:
 # --- wiring ------------------------------------------------------------------------------
 
 
+def query_float(request: web.Request, name: str, default: float, *, minimum: float) -> float:
+    """A finite number query parameter of at least ``minimum``.
+
+    Raises:
+        BadRequest: not a finite number, or below ``minimum``.
+    """
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number, got {raw!r}", param=name) from None
+    if not math.isfinite(value) or value < minimum:
+        raise BadRequest(f"{name} must be a number of at least {minimum:g}", param=name)
+    return value
+
+
 def setup(app: web.Application, *, store: JobStore | None = None) -> None:
     """Register the batch routes and the store/worker lifespan on ``app``.
 
@@ -376,6 +417,7 @@ def setup(app: web.Application, *, store: JobStore | None = None) -> None:
     if store is not None:
         app[JOB_STORE] = store
     app[AUDIO_STORAGE] = AudioStorage(settings.data_dir / "audio")
+    app[JOB_WATCH] = JobWatch()
     app.router.add_post("/submit", submit)
     app.router.add_get("/transcriptions", list_transcriptions)
     app.router.add_get("/transcriptions/{job_id}", get_transcription)
@@ -398,6 +440,7 @@ async def _batch_lifespan(app: web.Application) -> AsyncIterator[None]:
             app[ENGINES],
             app[INFERENCE],
             worker_options(settings),
+            on_change=app[JOB_WATCH].changed,
         )
         app[BATCH_WORKERS] = workers
         workers.start()

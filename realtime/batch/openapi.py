@@ -278,6 +278,12 @@ def spec() -> dict[str, Any]:
                             {"type": "boolean", "default": False},
                             "Include words in segments.",
                         ),
+                        _query(
+                            "wait",
+                            {"type": "number", "minimum": 0, "maximum": 60, "default": 0},
+                            "Extension: hold the request up to this many seconds until the "
+                            "job changes (status or progress) or it ends (instead of polling).",
+                        ),
                     ],
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Transcription"}, "The job"),

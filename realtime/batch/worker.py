@@ -110,6 +110,8 @@ class BatchWorkers:
         engines: Loaded engines (VAD and ASR are used).
         pool: The bounded inference pool; each running job holds one of its threads.
         options: Claiming and processing options.
+        on_change: Called on the event loop with a job id when this process claims it,
+            records its progress, or ends it (wakes long-polling readers).
     """
 
     def __init__(
@@ -119,7 +121,9 @@ class BatchWorkers:
         engines: Engines,
         pool: Executor,
         options: WorkerOptions,
+        on_change: Callable[[int], None] | None = None,
     ) -> None:
+        self._on_change = on_change or (lambda job_id: None)
         self._store = store
         self._storage = storage
         self._engines = engines
@@ -175,7 +179,11 @@ class BatchWorkers:
                     await asyncio.wait_for(self._wake.wait(), opts.poll_s)
                 continue
             log.info("job %d claimed by %s (attempt %d)", job.id, name, job.attempts)
-            await self._process(job, name)
+            self._on_change(job.id)
+            try:
+                await self._process(job, name)
+            finally:
+                self._on_change(job.id)
 
     async def _process(self, job: Job, name: str) -> None:
         run = _Run()
@@ -256,6 +264,7 @@ class BatchWorkers:
             except Exception:  # transient database trouble: the lease still has time
                 log.exception("heartbeat for job %d failed", job.id)
                 continue
+            self._on_change(job.id)
             if not held:
                 log.warning("job %d: lease lost by %s; stopping", job.id, name)
                 run.lost = True

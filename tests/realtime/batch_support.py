@@ -120,15 +120,14 @@ def wait_for_job(url: str, key: str, job_id: int, *, timeout: float = 300.0, **p
         response = requests.get(
             f"{url}/transcriptions/{job_id}",
             headers={"Authorization": key},
-            params=params,
-            timeout=30,
+            params={**params, "wait": 30},  # held until the job changes (extension)
+            timeout=60,
         )
         assert response.status_code == 200, response.text
         body = response.json()
         seen.append(body)
         if body["status"] in ("completed", "failed"):
             return body, seen
-        time.sleep(0.25)  # polling interval of the API's poll-for-results workflow
     raise AssertionError(f"job {job_id} did not settle in {timeout} s: {seen[-1:]}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -61,19 +62,26 @@ def test_two_workers_drain_twenty_jobs_none_twice_none_lost(tmp_path, testdata):
             job = NewJob("k1", f"job{i}", stored.key, stored.sha256, stored.size, False, "scaleout")
             ids.append(store.submit(job, now=time.time()).id)
         procs = [worker(tmp_path, schema_url(schema)) for _ in range(2)]
+        early: list[list[str]] = [[], []]
         try:
+            # wait on the workers' own log lines until every job has ended (bounded)
+            ended = 0
             deadline = time.monotonic() + 240
-            while True:  # poll the queue until it is drained (bounded)
-                _, jobs = store.list("k1", limit=100, offset=0)
-                if all(j.status in (JobStatus.COMPLETED, JobStatus.FAILED) for j in jobs):
-                    break
-                assert all(p.poll() is None for p in procs), "a worker exited"
-                assert time.monotonic() < deadline, Counter(j.status for j in jobs)
-                time.sleep(0.25)
+            while ended < JOBS:
+                left = deadline - time.monotonic()
+                assert left > 0, f"{ended} of {JOBS} jobs ended"
+                ready, _, _ = select.select([p.stderr for p in procs], [], [], left)
+                for i, p in enumerate(procs):
+                    if p.stderr in ready:
+                        line = p.stderr.readline()
+                        assert line, f"worker {i} exited: {''.join(early[i])}"
+                        early[i].append(line)
+                        ended += bool(re.search(r"job \d+ (completed|failed)", line))
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)
-            logs = [p.communicate(timeout=60)[1] for p in procs]
+            rest = [p.communicate(timeout=60)[1] for p in procs]
+            logs = ["".join(e) + r for e, r in zip(early, rest, strict=True)]
             codes = [p.returncode for p in procs]
         assert codes == [0, 0], logs
         total, jobs = store.list("k1", limit=100, offset=0)

@@ -15,6 +15,7 @@ from engines.testing import ScriptedVAD
 from realtime.batch.files import AudioStorage
 from realtime.batch.store import JobStatus, NewJob
 from realtime.batch.store_sqlite import SQLiteJobStore
+from realtime.batch.watch import JobWatch
 from realtime.batch.worker import BatchWorkers, WorkerOptions
 
 
@@ -73,23 +74,27 @@ def setup(tmp_path):
     pool.shutdown(wait=True)
 
 
-async def wait_until(predicate, limit_s: float = 30.0) -> None:
+async def wait_until(watch: JobWatch, predicate, limit_s: float = 30.0) -> None:
+    """Re-check ``predicate`` each time the workers report a job change (bounded)."""
     async with asyncio.timeout(limit_s):
-        while not predicate():  # noqa: ASYNC110 - polls the database: there is no event to await
-            await asyncio.sleep(0.02)
+        while not predicate():
+            await watch.wait(None, at_most_s=limit_s)
 
 
 async def test_a_job_runs_reports_progress_and_completes(setup):
     store, storage, engines, pool, job, asr = setup
-    workers = BatchWorkers(store, storage, engines, pool, WorkerOptions(lease_s=2.0))
+    watch = JobWatch()
+    workers = BatchWorkers(
+        store, storage, engines, pool, WorkerOptions(lease_s=2.0), on_change=watch.changed
+    )
     workers.start()
     try:
         await asyncio.to_thread(asr.entered.wait, 30)
-        await wait_until(lambda: store.get(job.id, owner=None).progress > 0)
+        await wait_until(watch, lambda: store.get(job.id, owner=None).progress > 0)
         running = store.get(job.id, owner=None)
         assert running.status is JobStatus.PROCESSING and 0 < running.progress < 1
         asr.gate.set()
-        await wait_until(lambda: store.get(job.id, owner=None).status is JobStatus.COMPLETED)
+        await wait_until(watch, lambda: store.get(job.id, owner=None).status is JobStatus.COMPLETED)
     finally:
         await workers.stop()
     done = store.get(job.id, owner=None)
@@ -109,7 +114,10 @@ async def test_stopping_returns_a_running_job_to_the_queue(setup):
 
 async def test_a_worker_that_lost_its_lease_drops_its_result(setup):
     store, storage, engines, pool, job, asr = setup
-    workers = BatchWorkers(store, storage, engines, pool, WorkerOptions(lease_s=2.0))
+    watch = JobWatch()
+    workers = BatchWorkers(
+        store, storage, engines, pool, WorkerOptions(lease_s=2.0), on_change=watch.changed
+    )
     workers.start()
     try:
         await asyncio.to_thread(asr.entered.wait, 30)
@@ -118,7 +126,7 @@ async def test_a_worker_that_lost_its_lease_drops_its_result(setup):
         assert store.release(job.id, workers.names[0], now=now)
         assert store.claim("other", now=now, lease_s=600, max_attempts=3).id == job.id
         # the first worker's next heartbeat finds the lease gone and stops the pipeline
-        await wait_until(lambda: not workers._runs)
+        await wait_until(watch, lambda: not workers._runs)
     finally:
         await workers.stop()
     taken = store.get(job.id, owner=None)
