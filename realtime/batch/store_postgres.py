@@ -20,15 +20,14 @@ from typing import Any
 
 from realtime.batch.store import (
     COPIED_ON_CACHE_HIT,
-    SUMMARY_COLUMNS,
     Job,
-    JobResult,
     JobStatus,
     NewJob,
-    check_page,
     exhausted_message,
     job_from_row,
 )
+from realtime.batch.store_sql import SUMMARY as _SUMMARY
+from realtime.batch.store_sql import SqlJobStore
 from realtime.errors import ConfigurationError
 
 _SCHEMA = """
@@ -64,11 +63,10 @@ CREATE INDEX IF NOT EXISTS jobs_cache ON jobs (owner, audio_sha256, options_key,
 """
 
 _SCHEMA_LOCK = 0x766F7867  # "voxg": serialises CREATE TABLE across starting processes
-_SUMMARY = ", ".join(SUMMARY_COLUMNS)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
-class PostgresJobStore:
+class PostgresJobStore(SqlJobStore):
     """A :class:`~realtime.batch.store.JobStore` in PostgreSQL.
 
     Args:
@@ -81,6 +79,13 @@ class PostgresJobStore:
         ConfigurationError: the server is unreachable or refuses the connection, or
             ``schema`` is not a plain identifier.
     """
+
+    placeholder = "%s"
+
+    @staticmethod
+    def _row(row: Any) -> Any:
+        """Rows already are dicts (``dict_row``)."""
+        return row
 
     def __init__(self, url: str, *, schema: str | None = None, max_idle: int = 4) -> None:
         if schema is not None and not _IDENTIFIER.fullmatch(schema):
@@ -176,39 +181,6 @@ class PostgresJobStore:
             ).fetchone()
         return job_from_row(row)
 
-    def find_cached(self, owner: str, audio_sha256: str, options_key: str) -> Job | None:
-        """See :meth:`JobStore.find_cached`."""
-        with self._connect() as db:
-            row = db.execute(
-                f"SELECT {_SUMMARY} FROM jobs WHERE owner = %s AND audio_sha256 = %s "
-                "AND options_key = %s AND status = %s ORDER BY id DESC LIMIT 1",
-                (owner, audio_sha256, options_key, JobStatus.COMPLETED.value),
-            ).fetchone()
-        return job_from_row(row) if row else None
-
-    def get(self, job_id: int, *, owner: str | None) -> Job | None:
-        """See :meth:`JobStore.get`."""
-        with self._connect() as db:
-            row = db.execute(
-                f"SELECT {_SUMMARY}, detail FROM jobs WHERE id = %s", (job_id,)
-            ).fetchone()
-        if row is None or (owner is not None and row["owner"] != owner):
-            return None
-        return job_from_row(row)
-
-    def list(self, owner: str, *, limit: int, offset: int) -> tuple[int, list[Job]]:
-        """See :meth:`JobStore.list`."""
-        check_page(limit, offset)
-        with self._connect() as db:
-            total = db.execute(
-                "SELECT COUNT(*) AS n FROM jobs WHERE owner = %s", (owner,)
-            ).fetchone()["n"]
-            rows = db.execute(
-                f"SELECT {_SUMMARY} FROM jobs WHERE owner = %s ORDER BY id DESC LIMIT %s OFFSET %s",
-                (owner, limit, offset),
-            ).fetchall()
-        return int(total), [job_from_row(r) for r in rows]
-
     def claim(self, worker: str, *, now: float, lease_s: float, max_attempts: int) -> Job | None:
         """See :meth:`JobStore.claim`."""
         with self._connect() as db:
@@ -241,70 +213,6 @@ class PostgresJobStore:
                 ),
             ).fetchone()
         return job_from_row(row) if row else None
-
-    @staticmethod
-    def _held(db: Any, sql: str, params: tuple[object, ...]) -> bool:
-        """Run an UPDATE guarded by ``id, lease_owner`` and ``status = processing``."""
-        cursor = db.execute(
-            f"{sql} WHERE id = %s AND lease_owner = %s AND status = %s",
-            (*params, JobStatus.PROCESSING.value),
-        )
-        return int(cursor.rowcount) == 1
-
-    def heartbeat(
-        self, job_id: int, worker: str, *, now: float, lease_s: float, progress: float
-    ) -> bool:
-        """See :meth:`JobStore.heartbeat`."""
-        with self._connect() as db:
-            return self._held(
-                db,
-                "UPDATE jobs SET lease_until = %s, progress = %s, updated_at = %s",
-                (now + lease_s, min(max(progress, 0.0), 1.0), now, job_id, worker),
-            )
-
-    def complete(self, job_id: int, worker: str, result: JobResult, *, now: float) -> bool:
-        """See :meth:`JobStore.complete`."""
-        with self._connect() as db:
-            return self._held(
-                db,
-                "UPDATE jobs SET status = %s, progress = 1.0, updated_at = %s, "
-                "lease_until = NULL, audio_duration = %s, audio_format = %s, "
-                "processing_time = %s, language = %s, num_speakers = %s, num_segments = %s, "
-                "detail = %s",
-                (
-                    JobStatus.COMPLETED.value,
-                    now,
-                    result.audio_duration,
-                    result.audio_format,
-                    result.processing_time,
-                    result.language,
-                    result.num_speakers,
-                    result.num_segments,
-                    result.detail_json(),
-                    job_id,
-                    worker,
-                ),
-            )
-
-    def fail(self, job_id: int, worker: str, message: str, *, now: float) -> bool:
-        """See :meth:`JobStore.fail`."""
-        with self._connect() as db:
-            return self._held(
-                db,
-                "UPDATE jobs SET status = %s, error_message = %s, updated_at = %s, "
-                "lease_until = NULL",
-                (JobStatus.FAILED.value, message, now, job_id, worker),
-            )
-
-    def release(self, job_id: int, worker: str, *, now: float) -> bool:
-        """See :meth:`JobStore.release`."""
-        with self._connect() as db:
-            return self._held(
-                db,
-                "UPDATE jobs SET status = %s, attempts = GREATEST(attempts - 1, 0), "
-                "progress = 0, updated_at = %s, lease_owner = NULL, lease_until = NULL",
-                (JobStatus.SUBMITTED.value, now, job_id, worker),
-            )
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -13,17 +13,8 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from realtime.batch.store import (
-    COPIED_ON_CACHE_HIT,
-    SUMMARY_COLUMNS,
-    Job,
-    JobResult,
-    JobStatus,
-    NewJob,
-    check_page,
-    exhausted_message,
-    job_from_row,
-)
+from realtime.batch.store import COPIED_ON_CACHE_HIT, Job, JobStatus, NewJob, exhausted_message
+from realtime.batch.store_sql import SqlJobStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -57,10 +48,8 @@ CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, id);
 CREATE INDEX IF NOT EXISTS jobs_cache ON jobs (owner, audio_sha256, options_key, status);
 """
 
-_SUMMARY = ", ".join(SUMMARY_COLUMNS)
 
-
-class SQLiteJobStore:
+class SQLiteJobStore(SqlJobStore):
     """A :class:`~realtime.batch.store.JobStore` in a SQLite file.
 
     Args:
@@ -140,39 +129,6 @@ class SQLiteJobStore:
             )
             return self._get(db, int(cursor.lastrowid or 0), None)  # type: ignore[return-value]
 
-    def find_cached(self, owner: str, audio_sha256: str, options_key: str) -> Job | None:
-        """See :meth:`JobStore.find_cached`."""
-        with self._connect() as db:
-            row = db.execute(
-                f"SELECT {_SUMMARY} FROM jobs WHERE owner = ? AND audio_sha256 = ? "
-                "AND options_key = ? AND status = ? ORDER BY id DESC LIMIT 1",
-                (owner, audio_sha256, options_key, JobStatus.COMPLETED.value),
-            ).fetchone()
-        return job_from_row(dict(row)) if row else None
-
-    def get(self, job_id: int, *, owner: str | None) -> Job | None:
-        """See :meth:`JobStore.get`."""
-        with self._connect() as db:
-            return self._get(db, job_id, owner)
-
-    @staticmethod
-    def _get(db: sqlite3.Connection, job_id: int, owner: str | None) -> Job | None:
-        row = db.execute(f"SELECT {_SUMMARY}, detail FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None or (owner is not None and row["owner"] != owner):
-            return None
-        return job_from_row(dict(row))
-
-    def list(self, owner: str, *, limit: int, offset: int) -> tuple[int, list[Job]]:
-        """See :meth:`JobStore.list`."""
-        check_page(limit, offset)
-        with self._connect() as db:
-            total = db.execute("SELECT COUNT(*) FROM jobs WHERE owner = ?", (owner,)).fetchone()[0]
-            rows = db.execute(
-                f"SELECT {_SUMMARY} FROM jobs WHERE owner = ? ORDER BY id DESC LIMIT ? OFFSET ?",
-                (owner, limit, offset),
-            ).fetchall()
-        return int(total), [job_from_row(dict(r)) for r in rows]
-
     def claim(self, worker: str, *, now: float, lease_s: float, max_attempts: int) -> Job | None:
         """See :meth:`JobStore.claim`."""
         with self._connect(immediate=True) as db:
@@ -199,67 +155,6 @@ class SQLiteJobStore:
                 (JobStatus.PROCESSING.value, worker, now + lease_s, now, row[0]),
             )
             return self._get(db, row[0], None)
-
-    def _held(self, db: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> bool:
-        """Run an UPDATE guarded by ``id = ? AND lease_owner = ? AND status = processing``."""
-        cursor = db.execute(
-            f"{sql} WHERE id = ? AND lease_owner = ? AND status = ?",
-            (*params, JobStatus.PROCESSING.value),
-        )
-        return cursor.rowcount == 1
-
-    def heartbeat(
-        self, job_id: int, worker: str, *, now: float, lease_s: float, progress: float
-    ) -> bool:
-        """See :meth:`JobStore.heartbeat`."""
-        with self._connect() as db:
-            return self._held(
-                db,
-                "UPDATE jobs SET lease_until = ?, progress = ?, updated_at = ?",
-                (now + lease_s, min(max(progress, 0.0), 1.0), now, job_id, worker),
-            )
-
-    def complete(self, job_id: int, worker: str, result: JobResult, *, now: float) -> bool:
-        """See :meth:`JobStore.complete`."""
-        with self._connect() as db:
-            return self._held(
-                db,
-                "UPDATE jobs SET status = ?, progress = 1.0, updated_at = ?, lease_until = NULL, "
-                "audio_duration = ?, audio_format = ?, processing_time = ?, language = ?, "
-                "num_speakers = ?, num_segments = ?, detail = ?",
-                (
-                    JobStatus.COMPLETED.value,
-                    now,
-                    result.audio_duration,
-                    result.audio_format,
-                    result.processing_time,
-                    result.language,
-                    result.num_speakers,
-                    result.num_segments,
-                    result.detail_json(),
-                    job_id,
-                    worker,
-                ),
-            )
-
-    def fail(self, job_id: int, worker: str, message: str, *, now: float) -> bool:
-        """See :meth:`JobStore.fail`."""
-        with self._connect() as db:
-            return self._held(
-                db,
-                "UPDATE jobs SET status = ?, error_message = ?, updated_at = ?, lease_until = NULL",
-                (JobStatus.FAILED.value, message, now, job_id, worker),
-            )
-
-    def release(self, job_id: int, worker: str, *, now: float) -> bool:
-        """See :meth:`JobStore.release`."""
-        with self._connect() as db:
-            return self._held(
-                db,
-                "UPDATE jobs SET status = ?, attempts = MAX(attempts - 1, 0), progress = 0, "
-                "updated_at = ?, lease_owner = NULL, lease_until = NULL",
-                (JobStatus.SUBMITTED.value, now, job_id, worker),
-            )
 
     def close(self) -> None:
         """Nothing to release: connections are per call."""
