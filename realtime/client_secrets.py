@@ -11,14 +11,13 @@ full, the secrets closest to expiry are dropped first. Time is a parameter (``no
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from realtime.keys import ApiKey
+from realtime.keys import ApiKey, secret_digest
 
 PREFIX = "ek_"
 MIN_TTL_S = 10
@@ -38,10 +37,6 @@ class ClientSecret:
     api_key: ApiKey
     expires_at: float
     session: dict[str, Any] = field(default_factory=dict)
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class ClientSecretStore:
@@ -68,7 +63,7 @@ class ClientSecretStore:
             raise ValueError(f"expires_after.seconds must be between {MIN_TTL_S} and {MAX_TTL_S}")
         value = PREFIX + secrets.token_urlsafe(32)
         secret = ClientSecret(api_key, now + ttl_s, dict(session or {}))
-        digest = _digest(value)
+        digest = secret_digest(value)
         with self._lock:
             self._purge(now)
             while len(self._secrets) >= self._max:
@@ -84,7 +79,7 @@ class ClientSecretStore:
             return None
         with self._lock:
             self._purge(now)
-            secret = self._secrets.pop(_digest(value), None)
+            secret = self._secrets.pop(secret_digest(value), None)
         if secret is None or secret.expires_at <= now:
             return None
         return secret

@@ -54,7 +54,8 @@ class ApiKey:
         return self.revoked_at is None
 
 
-def _digest(key: str) -> str:
+def secret_digest(key: str) -> str:
+    """SHA-256 hex of a high-entropy secret (API keys, client secrets): what is stored."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -103,7 +104,7 @@ class KeyStore:
             record = ApiKey(kid, name, time.time(), None)
             db.execute(
                 "INSERT INTO api_keys (id, name, hash, created_at) VALUES (?, ?, ?, ?)",
-                (kid, name, _digest(plaintext), record.created_at),
+                (kid, name, secret_digest(plaintext), record.created_at),
             )
         return record, plaintext
 
@@ -146,7 +147,7 @@ class KeyStore:
                     (kid,),
                 ).fetchone()
         stored = row[4] if row is not None else _DUMMY_HASH
-        matches = hmac.compare_digest(stored, _digest(presented))
+        matches = hmac.compare_digest(stored, secret_digest(presented))
         if row is None or not matches or row[3] is not None:
             return None
         return ApiKey(*row[:4])
