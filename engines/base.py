@@ -161,11 +161,16 @@ class ASROptions:
         language: Force a language (ISO 639-1); None detects it.
         prompt: Text that conditions the decoder (vocabulary, style).
         word_timestamps: Time each word.
+        verbatim: Transcribe what was said, not a cleaned-up version: keep fillers ("um",
+            "uh", "hmm") and let the decoder write its own non-speech annotations
+            ("[Laughter]", "(coughing)"); engines that cannot, ignore it. Annotations are
+            not speech: gate them on acoustic evidence (:mod:`engines.tagging.events`).
     """
 
     language: str | None = None
     prompt: str | None = None
     word_timestamps: bool = False
+    verbatim: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,12 @@ from protocol.codec import (
     parse_session_config,
 )
 from protocol.errors import ErrorCode, ErrorDetail, ErrorType, InvalidEvent
-from protocol.extensions import EXTENSION_PREFIX, AudioTagEvent, VoxgateTranscriptionOptions
+from protocol.extensions import (
+    EXTENSION_PREFIX,
+    AudioTagEvent,
+    TranscriptAnnotation,
+    VoxgateTranscriptionOptions,
+)
 from protocol.items import (
     AssistantMessage,
     ContentPart,
@@ -121,6 +126,7 @@ __all__ = [
     "SessionConfig",
     "SessionUpdate",
     "SystemMessage",
+    "TranscriptAnnotation",
     "TranscriptionAudio",
     "TranscriptionSession",
     "TurnDetection",

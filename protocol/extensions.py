@@ -30,7 +30,12 @@ from pydantic import Field
 
 from protocol._base import EventModel
 
-__all__ = ["EXTENSION_PREFIX", "AudioTagEvent", "VoxgateTranscriptionOptions"]
+__all__ = [
+    "EXTENSION_PREFIX",
+    "AudioTagEvent",
+    "TranscriptAnnotation",
+    "VoxgateTranscriptionOptions",
+]
 
 EXTENSION_PREFIX = "voxgate."
 """Every extension event type starts with this; no OpenAI event does."""
@@ -75,3 +80,19 @@ class AudioTagEvent(EventModel):
     """Start, in ms since the session's first input audio."""
     audio_end_ms: int = Field(ge=0)
     """End, in ms since the session's first input audio."""
+
+
+class TranscriptAnnotation(EventModel):
+    """voxgate's extension of ``conversation.item.input_audio_transcription.completed``.
+
+    Sent as the event's ``voxgate`` field only when the session turned on
+    ``speaker_segments`` or ``non_speech_tags``; stock clients never see it (and the
+    OpenAI SDK's types accept it as an extra field when they do).
+    """
+
+    speaker: str | None = None
+    """The item's speaker (``"0"``, ``"1"``, … in order of first appearance in the session;
+    the same label as its ``.segment`` events), when ``speaker_segments`` is on."""
+    plain_transcript: str | None = None
+    """The transcript without inline tags and prosody marks, when ``non_speech_tags`` is on
+    (``transcript`` then carries them)."""

@@ -20,9 +20,9 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import Field
 
-from protocol._base import EventModel
+from protocol._base import EventModel, OmitNoneModel
 from protocol.errors import ErrorDetail
-from protocol.extensions import AudioTagEvent
+from protocol.extensions import AudioTagEvent, TranscriptAnnotation
 from protocol.items import ContentPart, ConversationItem
 from protocol.session import AudioFormat, MaxOutputTokens, Modality, SessionConfig
 
@@ -295,8 +295,14 @@ class InputAudioTranscriptionDelta(EventModel):
     logprobs: list[LogProb] | None = None
 
 
-class InputAudioTranscriptionCompleted(EventModel):
-    """Final transcript of a user audio item; may arrive before or after response events."""
+class InputAudioTranscriptionCompleted(OmitNoneModel):
+    """Final transcript of a user audio item; may arrive before or after response events.
+
+    ``voxgate`` (:class:`~protocol.extensions.TranscriptAnnotation`) is our extension,
+    present only when the session opted in to speaker segments or non-speech tags.
+    """
+
+    __omit_if_none__ = frozenset({"voxgate"})
 
     type: Literal["conversation.item.input_audio_transcription.completed"] = (
         "conversation.item.input_audio_transcription.completed"
@@ -307,6 +313,7 @@ class InputAudioTranscriptionCompleted(EventModel):
     transcript: str
     usage: TranscriptionUsage
     logprobs: list[LogProb] | None = None
+    voxgate: TranscriptAnnotation | None = None
 
 
 class TranscriptionError(EventModel):
@@ -346,7 +353,8 @@ class InputAudioTranscriptionSegment(EventModel):
     """Segment id, e.g. ``seg_0001``."""
     text: str
     speaker: str
-    """Speaker label, e.g. ``spk_1``; stable within a session."""
+    """Speaker label: ``"0"``, ``"1"``, … in order of first appearance; stable within a
+    session (the batch API's labels)."""
     start: float = Field(ge=0.0)
     end: float = Field(ge=0.0)
 

@@ -24,6 +24,7 @@ from realtime.batch import api as batch_api
 from realtime.batch import openai_audio, openapi
 from realtime.batch.store import JobStore
 from realtime.client_secrets import ClientSecretStore
+from realtime.demo import add_demo_routes
 from realtime.errors import json_errors_middleware
 from realtime.keys import KeyStore
 from realtime.settings import Settings
@@ -76,6 +77,7 @@ def create_app(
     batch_api.setup(app, store=job_store)  # after the inference lifespan: workers need engines
     openai_audio.setup(app)
     openapi.setup(app)
+    add_demo_routes(app)
     return app
 
 

@@ -21,10 +21,11 @@ from realtime.client_secrets import ClientSecret, ClientSecretStore
 from realtime.errors import json_error
 from realtime.keys import ApiKey, KeyStore
 
-PUBLIC_PATHS = frozenset({"/health"})
+PUBLIC_PATHS = frozenset({"/health", "/demo"})
 """Routes that need no key."""
-PUBLIC_PREFIXES = ("/files/",)
-"""Signed-URL routes: the URL's signature is the credential (checked by the route)."""
+PUBLIC_PREFIXES = ("/files/", "/demo/")
+"""Signed-URL routes: the URL's signature is the credential (checked by the route); the
+browser demo's page and its guarded session route (:mod:`realtime.demo`)."""
 REALTIME_PATHS = frozenset({"/v1/realtime", "/realtime"})
 """Routes where an ephemeral client secret may stand in for a key."""
 KEY_SUBPROTOCOL = "openai-insecure-api-key."

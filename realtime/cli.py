@@ -1,7 +1,8 @@
 """The ``voxgate`` command line (also ``python -m realtime``).
 
 Commands: ``serve``, ``worker``, ``models``, ``keys create|list|revoke``,
-``transcribe FILE…``, ``say TEXT -o out.wav``. Options override ``VOXGATE_*`` environment
+``transcribe FILE…``, ``say TEXT -o out.wav``; ``listen FILE|--mic`` and ``chat`` talk to a
+running gateway (:mod:`realtime.client`). Options override ``VOXGATE_*`` environment
 variables, which override defaults (see :mod:`realtime.settings`). Errors print one line on stderr and exit
 with status 2 (usage and configuration) or 1 (failures while working).
 """
@@ -42,6 +43,7 @@ SERVER_SETTINGS = (
     "max_session_seconds",
     "client_secret_ttl_s",
     "inference_workers",
+    "demo",
 )
 DATA_SETTINGS = ("data_dir",)
 BATCH_SETTINGS = (
@@ -156,6 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("files", nargs="+", type=Path, metavar="FILE")
     tr.add_argument("--language", help="force a language (ISO 639-1); default: detect")
     tr.add_argument("--prompt", help="text that conditions the decoder (names, vocabulary)")
+    tr.add_argument(
+        "--speakers",
+        action="store_true",
+        help="diarize: print one 'SPEAKER_N: …' line per speaker turn",
+    )
+    tr.add_argument(
+        "--num-speakers",
+        type=int,
+        metavar="N",
+        help="the number of speakers, when known (implies --speakers)",
+    )
+    tr.add_argument(
+        "--non-speech",
+        action="store_true",
+        help="keep fillers and put [laugh], [breath], [pause] … and prosody marks inline",
+    )
     tr.add_argument("--json", action="store_true", help="print JSON with segments and words")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     tr.set_defaults(handler=cmd_transcribe)
@@ -185,7 +203,63 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("-o", "--output", type=Path, required=True, help="WAV file to write")
     say.add_argument("--speed", type=float, default=1.0, help="speaking rate (default 1.0)")
     say.set_defaults(handler=cmd_say)
+
+    listen = sub.add_parser(
+        "listen",
+        parents=[_client_options()],
+        help="stream a file or the microphone to a running gateway; print live transcripts",
+        description="Stream audio to a running gateway's realtime API and print live partial "
+        "transcripts that settle into final lines (rewritten in place on a terminal; "
+        "'partial: ' lines otherwise). A file plays at real-time pace unless --fast.",
+    )
+    source = listen.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", type=Path, metavar="FILE", help="any audio file")
+    source.add_argument(
+        "--mic", action="store_true", help="the default microphone (needs sounddevice)"
+    )
+    listen.add_argument(
+        "--fast",
+        action="store_true",
+        help="send a file as fast as possible (the server then finalizes whole utterances "
+        "at once, so few or no partials appear)",
+    )
+    listen.add_argument("--language", help="force a language (ISO 639-1); default: detect")
+    listen.set_defaults(handler=cmd_listen)
+
+    chat = sub.add_parser(
+        "chat",
+        parents=[_client_options()],
+        help="type lines for a running gateway to speak",
+        description="Each line typed (or piped) on stdin is spoken by the gateway. The audio "
+        "plays when a sound device exists (sounddevice), otherwise it is saved as WAV "
+        "files in --out. With --mic, what the microphone hears is transcribed too.",
+    )
+    chat.add_argument(
+        "--out", type=Path, help="save replies as WAV files here (default: play, else '.')"
+    )
+    chat.add_argument("--voice", help="a voice name; default: the server's")
+    chat.add_argument("--mic", action="store_true", help="also transcribe the microphone")
+    chat.set_defaults(handler=cmd_chat)
     return parser
+
+
+def _client_options() -> argparse.ArgumentParser:
+    """``--url`` and ``--api-key`` for commands that talk to a running gateway."""
+    from realtime.client import DEFAULT_URL
+
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("gateway")
+    group.add_argument(
+        "--url",
+        default=os.environ.get("VOXGATE_URL", DEFAULT_URL),
+        help=f"the gateway's base URL [VOXGATE_URL] (default: {DEFAULT_URL})",
+    )
+    group.add_argument(
+        "--api-key",
+        default=os.environ.get("VOXGATE_API_KEY"),
+        help="an API key from `voxgate keys create` [VOXGATE_API_KEY]",
+    )
+    return parent
 
 
 def settings_from(args: argparse.Namespace) -> Any:
@@ -325,7 +399,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engines.vad.silero import SileroVAD
-    from realtime.batch.pipeline import PipelineOptions, transcribe_file
+    from realtime.batch.pipeline import PipelineOptions, render_text, transcribe_file
     from realtime.loading import load_asr
 
     settings = settings_from(args)
@@ -333,10 +407,28 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if missing:
         _err(f"no such file: {', '.join(missing)}")
         return EXIT_USAGE
+    if args.num_speakers is not None and args.num_speakers < 1:
+        _err("--num-speakers must be at least 1")
+        return EXIT_USAGE
+    speakers = args.speakers or args.num_speakers is not None
     asr = load_asr(settings, final=True, progress=_progress_bar)
     vad = SileroVAD.load(settings.vad_model, settings.model_cache_dir)
+    embedder = tagger = None
+    if speakers:
+        from engines.diarization.dvector import DVectorEmbedder
+
+        embedder = DVectorEmbedder.load(settings.embedder_model, settings.model_cache_dir)
+    if args.non_speech:
+        from engines.tagging.yamnet import YamnetTagger
+
+        tagger = YamnetTagger.load(settings.tagger_model, settings.model_cache_dir)
     options = PipelineOptions(
-        language=args.language, prompt=args.prompt, beam_size=settings.asr_beam_size
+        non_speech=args.non_speech,
+        diarize=speakers,
+        num_speakers=args.num_speakers,
+        language=args.language,
+        prompt=args.prompt,
+        beam_size=settings.asr_beam_size,
     )
     results = []
     for path in args.files:
@@ -347,25 +439,39 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                 bar.update(round(fraction * 100 - bar.n, 1))
 
             transcript = transcribe_file(
-                path, vad, asr, options, label=path.name, on_progress=advance
+                path,
+                vad,
+                asr,
+                options,
+                embedder=embedder,
+                tagger=tagger,
+                label=path.name,
+                on_progress=advance,
             )
+        text = transcript.plain_text
+        if speakers or args.non_speech:
+            text = render_text(transcript.segments, transcript.tags, non_speech=args.non_speech)
         if args.json:
-            results.append(_transcript_json(path, transcript))
+            results.append(_transcript_json(path, transcript, text))
         elif len(args.files) > 1:
-            print(f"{path}: {transcript.plain_text}")
+            print(f"{path}:\n{text}" if "\n" in text else f"{path}: {text}")
         else:
-            print(transcript.plain_text)
+            print(text)
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
     return 0
 
 
-def _transcript_json(path: Path, t: Any) -> dict[str, Any]:
+def _transcript_json(path: Path, t: Any, text: str) -> dict[str, Any]:
     return {
         "file": str(path),
         "duration": round(t.duration, 3),
         "language": t.language,
-        "text": t.plain_text,
+        "num_speakers": t.num_speakers,
+        "text": text,
+        "tags": [
+            {"tag": g.label, "start": round(g.start, 3), "end": round(g.end, 3)} for g in t.tags
+        ],
         "segments": [
             {
                 "speaker": s.speaker,
@@ -435,6 +541,88 @@ def cmd_say(args: argparse.Namespace) -> int:
         f"wrote {args.output} ({seconds:.2f} s, {tts.sample_rate} Hz, {tts.info.name})",
         file=sys.stderr,
     )
+    return 0
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    """Stream a file or the microphone to a gateway; print partial and final transcripts."""
+    import asyncio
+
+    from realtime import client
+
+    if args.file is not None and not args.file.is_file():
+        _err(f"no such file: {args.file}")
+        return EXIT_USAGE
+    if args.mic and args.fast:
+        _err("--fast applies to files, not --mic")
+        return EXIT_USAGE
+    if args.mic:
+        try:
+            client.require_sounddevice()  # fail before connecting
+        except client.ClientError as exc:
+            _err(str(exc))
+            return EXIT_USAGE
+        audio = client.microphone_source()
+        print("listening; Ctrl-C stops", file=sys.stderr)
+    else:
+        audio = client.file_source(args.file, speed=None if args.fast else 1.0)
+    printer = client.TranscriptPrinter()
+    try:
+        asyncio.run(client.listen(args.url, args.api_key, audio, printer, language=args.language))
+    except client.ClientError as exc:
+        _err(str(exc))
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        if not args.mic:
+            return 130
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Speak each stdin line through a gateway; play the audio or save it as WAV files."""
+    import asyncio
+
+    from realtime import client
+
+    if args.mic:
+        try:
+            client.require_sounddevice()  # fail before connecting
+        except client.ClientError as exc:
+            _err(str(exc))
+            return EXIT_USAGE
+    microphone = client.microphone_source() if args.mic else None
+    device = None if args.out else client.output_device()
+    out_dir: Path = args.out or Path()
+    count = 0
+
+    async def deliver(reply: client.SpokenReply) -> None:
+        nonlocal count
+        count += 1
+        if reply.status != "completed":
+            _err(f"the reply was {reply.status}")
+        if device is not None:
+            await client.play(device, reply.audio)
+            print(f"spoke {reply.duration:.2f} s: {reply.transcript}", file=sys.stderr)
+            return
+        path = client.write_wav(out_dir / f"reply-{count:03d}.wav", reply.audio)
+        print(f"wrote {path} ({reply.duration:.2f} s): {reply.transcript}", file=sys.stderr)
+
+    printer = client.TranscriptPrinter()
+    try:
+        asyncio.run(
+            client.chat(
+                args.url,
+                args.api_key,
+                client.stdin_lines("> " if sys.stdin.isatty() else None),
+                deliver,
+                printer,
+                microphone=microphone,
+                voice=args.voice,
+            )
+        )
+    except client.ClientError as exc:
+        _err(str(exc))
+        return EXIT_FAILURE
     return 0
 
 

@@ -10,6 +10,11 @@ back into the session and handing its events to the transport:
   the same item is already queued (latest wins), finals are never dropped;
 * one task per response for TTS: the lazy generator is pulled one chunk per pool job, so
   cancellation (``CancelSynthesis``, barge-in, disconnect) lands between chunks.
+* when the session opts in to transcription extras (non-speech tags, speaker segments,
+  audio tag events), the ASR worker keeps the utterance's audio and, after the final
+  transcript, annotates it in one more pool job (:func:`~realtime.annotation.annotate_utterance`:
+  YAMNet events, prosody marks, the session's online speaker tracker). A failure there is
+  logged and the plain transcript is delivered.
 
 All tasks belong to one :class:`asyncio.TaskGroup` per connection (:meth:`run`).
 Engine failures are logged with their traceback and reported to the client without
@@ -23,12 +28,25 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
+from functools import partial
 from typing import Any
 
-from engines.base import ASROptions, ASRStream, Engines, Transcript, TranscriptDelta, VADStream
+import numpy as np
+
+from engines.base import (
+    PCM,
+    ASROptions,
+    ASRStream,
+    Engines,
+    Transcript,
+    TranscriptDelta,
+    VADStream,
+)
+from engines.diarization.online import OnlineSpeakerTracker
 from engines.tts.output import synthesize_to
 from protocol import InvalidEvent, ServerEvent, TranscriptionSession, parse_client_event
 from protocol.codec import Dialect
+from realtime.annotation import Annotation, annotate_utterance
 from realtime.commands import (
     CancelSynthesis,
     CancelTranscript,
@@ -83,6 +101,8 @@ class SessionRunner:
         self._asr_opened_with = self._asr_options()
         self._asr: ASRStream = engines.asr.open_stream(self._asr_opened_with)
         self._speaking: dict[str, asyncio.Task[None]] = {}
+        self._utterance: list[PCM] = []  # the current item's audio, kept only for extras
+        self._tracker: OnlineSpeakerTracker | None = None
         self._group: asyncio.TaskGroup | None = None
         self._stopped = asyncio.Event()
         self._idle = asyncio.Event()  # set while no response is in progress
@@ -193,9 +213,44 @@ class SessionRunner:
         transcription = config.audio.input.transcription
         language = transcription.language if transcription and transcription.language else None
         prompt = transcription.prompt if transcription and transcription.prompt else None
+        verbatim = self._tagging()  # fillers and Whisper's own annotations, for the tagger
         if isinstance(config, TranscriptionSession) or transcription is not None:
-            return ASROptions(language=language, prompt=prompt)
-        return ASROptions()
+            return ASROptions(language=language, prompt=prompt, verbatim=verbatim)
+        return ASROptions(verbatim=verbatim)
+
+    def _tagging(self) -> bool:
+        """Non-speech events are wanted and a tagger is loaded."""
+        extras = self.session.extras
+        wanted = extras.non_speech_tags or extras.audio_tag_events
+        return wanted and self._engines.tagger is not None
+
+    def _tracking(self) -> bool:
+        """Speaker labels are wanted and an embedder is loaded."""
+        return self.session.extras.speaker_segments and self._engines.embedder is not None
+
+    async def _annotate(self, transcript: Transcript) -> Annotation | None:
+        """The extras of the utterance just finalised (None when none are wanted)."""
+        audio, self._utterance = self._utterance, []
+        tagging, tracking = self._tagging(), self._tracking()
+        if not (tagging or tracking) or not audio:
+            return None
+        if tracking and self._tracker is None:
+            assert self._engines.embedder is not None
+            self._tracker = OnlineSpeakerTracker(self._engines.embedder)
+        try:
+            result: Annotation = await self._in_pool(
+                partial(
+                    annotate_utterance,
+                    np.concatenate(audio),
+                    transcript,
+                    tagger=self._engines.tagger if tagging else None,  # type: ignore[arg-type]
+                    tracker=self._tracker if tracking else None,
+                )
+            )
+        except Exception:
+            log.exception("annotating the utterance failed; sending the plain transcript")
+            return None
+        return result
 
     def _reopen_asr_if_changed(self) -> None:
         options = self._asr_options()
@@ -216,7 +271,10 @@ class SessionRunner:
                         await self._in_pool(self._asr.reset)  # an unfinished turn was abandoned
                     if current != command.item_id:
                         self._reopen_asr_if_changed()  # language/prompt apply from the next turn
+                        self._utterance = []
                     current = command.item_id
+                    if self._tagging() or self._tracking():
+                        self._utterance.append(command.chunk.samples)
                     await self._in_pool(self._asr.feed, command.chunk)
                 elif isinstance(command, RequestPartial):
                     superseded = any(
@@ -231,6 +289,7 @@ class SessionRunner:
                     current = None
                 elif isinstance(command, CancelTranscript) and command.item_id == current:
                     await self._in_pool(self._asr.reset)
+                    self._utterance = []
                     current = None
 
     async def _partial(self, item_id: str) -> None:
@@ -250,11 +309,13 @@ class SessionRunner:
             log.exception("transcription failed for %s", item_id)
             with contextlib.suppress(Exception):
                 await self._in_pool(self._asr.reset)
+            self._utterance = []
             self.session.receive_transcription_failed(
                 item_id, "The audio could not be transcribed."
             )
         else:
-            self.session.receive_transcript(item_id, transcript)
+            annotation = await self._annotate(transcript)
+            self.session.receive_transcript(item_id, transcript, annotation)
         self.flush()
 
     # --- TTS -------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import enum
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from engines.audio import PCMBuffer
 from engines.base import (
@@ -51,6 +51,7 @@ from protocol import (
     AudioPCM,
     AudioPCMA,
     AudioPCMU,
+    AudioTagEvent,
     ClientEvent,
     ConversationItemCreate,
     ConversationItemDelete,
@@ -75,8 +76,10 @@ from protocol import (
     ServerEvent,
     ServerVad,
     SessionUpdate,
+    TranscriptAnnotation,
     TranscriptionSession,
     UserMessage,
+    VoxgateTranscriptionOptions,
     merge_session,
 )
 from protocol import server_events as ev
@@ -93,6 +96,9 @@ from realtime.commands import (
     Synthesize,
 )
 from realtime.ids import IdFactory
+
+if TYPE_CHECKING:
+    from realtime.annotation import Annotation
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +242,14 @@ class Session:
         return None
 
     @property
+    def extras(self) -> VoxgateTranscriptionOptions:
+        """The session's opt-in transcription extras (all off unless the client set them)."""
+        transcription = self.config.audio.input.transcription
+        if transcription is not None and transcription.voxgate is not None:
+            return transcription.voxgate
+        return VoxgateTranscriptionOptions()
+
+    @property
     def responding(self) -> bool:
         """True while a response is in progress (waiting for a transcript or speaking)."""
         return self._response is not None and self._response.state is not ResponseState.DONE
@@ -341,24 +355,69 @@ class Session:
                 )
             )
 
-    def receive_transcript(self, item_id: str, transcript: Transcript) -> None:
-        """The final transcript of a user item."""
+    def receive_transcript(
+        self, item_id: str, transcript: Transcript, annotation: Annotation | None = None
+    ) -> None:
+        """The final transcript of a user item, with its extras when the session asked for any.
+
+        With an annotation (opt-in options in :attr:`extras`): a ``…transcription.segment``
+        event carries the speaker (``speaker_segments``), ``voxgate.…audio_tag`` events the
+        non-speech sounds (``audio_tag_events``), and the ``completed`` transcript has the
+        tags and prosody marks inline (``non_speech_tags``) plus the ``voxgate`` annotation.
+        """
         seconds = self._transcribing.pop(item_id, None)
         if seconds is None:
             return  # cleared or deleted meanwhile
+        extras = self.extras
+        text = transcript.text
+        plain = text
+        extension = None
+        if annotation is not None:
+            if extras.non_speech_tags and annotation.text is not None:
+                text, plain = annotation.text, annotation.plain_text or ""
+            for segment in annotation.segments if extras.speaker_segments else ():
+                self._send(
+                    ev.InputAudioTranscriptionSegment(
+                        event_id=self._ids("event"),
+                        item_id=item_id,
+                        id=self._ids("seg"),
+                        text=segment.text,
+                        speaker=segment.speaker,
+                        start=round(max(0.0, segment.start - transcript.start), 3),
+                        end=round(max(0.0, segment.end - transcript.start), 3),
+                    )
+                )
+            if extras.audio_tag_events:
+                for tag in annotation.events:
+                    self._send(
+                        AudioTagEvent(
+                            event_id=self._ids("event"),
+                            item_id=item_id,
+                            label=tag.label,
+                            score=min(max(float(tag.score), 0.0), 1.0),
+                            audio_start_ms=max(0, round(tag.start * 1000)),
+                            audio_end_ms=max(0, round(tag.end * 1000)),
+                        )
+                    )
+            if extras.speaker_segments or extras.non_speech_tags:
+                extension = TranscriptAnnotation(
+                    speaker=annotation.speaker if extras.speaker_segments else None,
+                    plain_transcript=plain if extras.non_speech_tags else None,
+                )
         usage = ev.TranscriptionDurationUsage(seconds=round(seconds, 3))
         self._send(
             ev.InputAudioTranscriptionCompleted(
                 event_id=self._ids("event"),
                 item_id=item_id,
-                transcript=transcript.text,
+                transcript=text,
                 usage=usage,
+                voxgate=extension,
             )
         )
         item = self._items.get(item_id)
         if isinstance(item, UserMessage):
             done = item.model_copy(
-                update={"status": "completed", "content": [InputAudio(transcript=transcript.text)]}
+                update={"status": "completed", "content": [InputAudio(transcript=text)]}
             )
             self._items[item_id] = done
             self._send(
@@ -369,7 +428,7 @@ class Session:
         response = self._response
         if response is not None and response.awaiting_item == item_id:
             response.awaiting_item = None
-            self._speak(response, transcript.text)
+            self._speak(response, plain)
 
     def receive_transcription_failed(self, item_id: str, message: str) -> None:
         """Transcription of a user item failed (item-scoped; the session carries on)."""

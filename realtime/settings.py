@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     inference_workers: int = Field(
         2, ge=1, le=64, description="Threads for blocking inference, shared by all sessions."
     )
+    demo: Literal["off", "local", "public"] = Field(
+        "local",
+        description="The browser demo at /demo: local (sessions only for clients on this "
+        "machine), public (for anyone who can reach the server; rate-limited), or off.",
+    )
 
     # --- batch transcription ------------------------------------------------------------
     database_url: str | None = Field(

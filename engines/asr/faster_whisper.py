@@ -32,6 +32,60 @@ log = logging.getLogger(__name__)
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 """faster-whisper's fallback schedule: retry hotter when a decode looks degenerate."""
 
+VERBATIM_PROMPT = "Umm, let me think like, hmm... Okay, here's what I'm, like, thinking."
+"""Initial prompt of verbatim decoding (:attr:`~engines.base.ASROptions.verbatim`).
+
+Whisper imitates the style of its prompt, so a disfluent prompt makes it keep the fillers it
+otherwise drops; together with ``suppress_tokens=[]`` it may also write annotations such as
+``[Laughter]`` or ``(coughing)`` (``reference/models.md`` §3). It comes before any user
+prompt, so the user's vocabulary stays closest to the audio."""
+
+
+def decoder_prompt(prompt: str | None, *, verbatim: bool) -> str | None:
+    """The initial prompt to decode with.
+
+    Args:
+        prompt: The caller's prompt, if any.
+        verbatim: Prepend :data:`VERBATIM_PROMPT`.
+
+    Returns:
+        ``prompt`` as is (None when empty) unless ``verbatim``; else the verbatim prompt,
+        followed by ``prompt`` after a space when there is one.
+    """
+    if not verbatim:
+        return prompt or None
+    return f"{VERBATIM_PROMPT} {prompt}" if prompt else VERBATIM_PROMPT
+
+
+DEGENERATE_COMPRESSION = 2.4
+"""A decoded window whose text compresses (gzip) better than this is a loop ("ummmm…",
+"ha ha ha …"): faster-whisper's own ``compression_ratio_threshold``."""
+
+VERBATIM_RETRY_PENALTY = 1.3
+"""Repetition penalty of the second, still greedy, pass of verbatim decoding.
+
+Verbatim decoding loops more than plain decoding (its prompt invites "umm"), and the usual
+cure, faster-whisper's hotter retries, samples at random: the same file would transcribe
+differently each time. Verbatim decoding is therefore deterministic: temperature 0, and
+when a window loops, the whole audio again at temperature 0 with this penalty. Measured on
+the shared clips (Whisper base): mfa_um "ummmm…" (ratio 14.3) → "Montreal forced, ummm... a
+liner."; laughing_freesound486625 "Ha ha ha …" (12.4) → "[laughter]". The penalty is not
+used on audio that does not loop: on jfk.flac it turns "ask what you can do" into "Ask but"."""
+
+
+def _loops(pieces: list[Any]) -> bool:
+    """Whether any decoded faster-whisper segment is a repetition loop."""
+    return any(float(p.compression_ratio) > DEGENERATE_COMPRESSION for p in pieces)
+
+
+def suppressed_tokens(*, verbatim: bool) -> list[int]:
+    """faster-whisper's ``suppress_tokens``: none when verbatim, else its default ``[-1]``.
+
+    ``[-1]`` suppresses Whisper's non-speech symbol tokens (brackets, music notes…), which
+    verbatim decoding needs to write annotations.
+    """
+    return [] if verbatim else [-1]
+
 
 def _import_faster_whisper() -> Any:
     os.environ["HF_HUB_OFFLINE"] = "1"  # never reach for the Hub, whatever a path looks like
@@ -133,6 +187,7 @@ class FasterWhisperASR:
         beam_size: int,
         greedy_only: bool,
         max_new_tokens: int | None = None,
+        verbatim: bool = False,
     ) -> tuple[list[Any], str, float]:
         """One low-level decode with word timestamps, for the streaming adapter.
 
@@ -143,6 +198,8 @@ class FasterWhisperASR:
             beam_size: Beam width.
             greedy_only: Temperature 0 only: deterministic, no sampling fallback.
             max_new_tokens: Cap on tokens per 30 s window (bounds the cost of a loop).
+            verbatim: Keep fillers and annotations (:data:`VERBATIM_PROMPT` before
+                ``prompt``, nothing suppressed).
 
         Returns:
             faster-whisper ``Segment`` objects (with ``words``, ``no_speech_prob``,
@@ -155,18 +212,27 @@ class FasterWhisperASR:
         if language is None and not self.multilingual:
             language = "en"
         try:
-            pieces, info = self._model.transcribe(
-                audio,
-                language=language,
-                initial_prompt=prompt or None,
-                word_timestamps=True,
-                beam_size=beam_size,
-                vad_filter=False,
-                condition_on_previous_text=False,
-                temperature=0.0 if greedy_only else DEFAULT_TEMPERATURES,
-                max_new_tokens=max_new_tokens,
-            )
-            return list(pieces), info.language, float(info.language_probability)
+
+            def run(**extra: Any) -> tuple[list[Any], Any]:
+                pieces, info = self._model.transcribe(
+                    audio,
+                    language=language,
+                    initial_prompt=decoder_prompt(prompt, verbatim=verbatim),
+                    suppress_tokens=suppressed_tokens(verbatim=verbatim),
+                    word_timestamps=True,
+                    beam_size=beam_size,
+                    vad_filter=False,
+                    condition_on_previous_text=False,
+                    temperature=0.0 if greedy_only or verbatim else DEFAULT_TEMPERATURES,
+                    max_new_tokens=max_new_tokens,
+                    **extra,
+                )
+                return list(pieces), info
+
+            pieces, info = run()
+            if verbatim and _loops(pieces):  # deterministic retry (VERBATIM_RETRY_PENALTY)
+                pieces, info = run(repetition_penalty=VERBATIM_RETRY_PENALTY)
+            return pieces, info.language, float(info.language_probability)
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"Whisper decoding failed: {exc}") from exc
 
@@ -182,7 +248,8 @@ class FasterWhisperASR:
 
         Args:
             audio: Mono int16 at 16 kHz.
-            options: Language (None detects it), prompt, word timestamps.
+            options: Language (None detects it), prompt, word timestamps, verbatim
+                decoding (:data:`VERBATIM_PROMPT` before the prompt, nothing suppressed).
             decode: Decoder settings; the defaults favour accuracy.
             on_progress: Called with the seconds of audio done after each segment.
 
@@ -197,18 +264,35 @@ class FasterWhisperASR:
         language = options.language
         if language is not None and not self.multilingual and language != "en":
             raise EngineError(f"model {self.info.model} is English-only; language {language!r}")
-        try:
+        verbatim = options.verbatim
+        samples = int16_to_float32(audio)
+
+        def run(report: Callable[[float], None] | None, **extra: Any) -> tuple[list[Any], Any]:
             pieces, info = self._model.transcribe(
-                int16_to_float32(audio),
+                samples,
                 language=language,
-                initial_prompt=options.prompt,
+                initial_prompt=decoder_prompt(options.prompt, verbatim=verbatim),
+                suppress_tokens=suppressed_tokens(verbatim=verbatim),
                 word_timestamps=options.word_timestamps,
                 beam_size=decode.beam_size,
                 vad_filter=decode.vad_filter,
                 condition_on_previous_text=decode.condition_on_previous_text,
+                **({"temperature": 0.0} if verbatim else {}),
+                **extra,
             )
-            segments: list[Segment] = []
+            done = []
             for piece in pieces:  # lazy: decoding happens while iterating
+                done.append(piece)
+                if report is not None:
+                    report(float(piece.end))
+            return done, info
+
+        try:
+            pieces, info = run(on_progress)
+            if verbatim and _loops(pieces):  # deterministic retry (VERBATIM_RETRY_PENALTY)
+                pieces, info = run(None, repetition_penalty=VERBATIM_RETRY_PENALTY)
+            segments: list[Segment] = []
+            for piece in pieces:
                 text = piece.text.strip()
                 if text:
                     words = tuple(
@@ -216,8 +300,6 @@ class FasterWhisperASR:
                         for w in (piece.words or ())
                     )
                     segments.append(Segment(text, float(piece.start), float(piece.end), words))
-                if on_progress is not None:
-                    on_progress(float(piece.end))
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"Whisper decoding failed: {exc}") from exc
         duration = len(audio) / SAMPLE_RATE

@@ -17,6 +17,9 @@ two models agree on the committed words and by time otherwise. Use the same mode
 partials and finals when the final must be that model's text alone.
 
 Every decode passes the hallucination guards in :mod:`engines.asr.guards`.
+
+:attr:`ASROptions.verbatim <engines.base.ASROptions.verbatim>` applies to every decode,
+partial and final alike, so that fillers the partials commit are the ones the final keeps.
 """
 
 from __future__ import annotations
@@ -192,6 +195,7 @@ class WhisperStream:
             prompt=self._options.prompt,
             beam_size=self._engine.options.final_beam_size,
             greedy_only=False,
+            verbatim=self._options.verbatim,
         )
         final_words = _trusted_words(segments, start_s)
         if not self._committed:
@@ -226,6 +230,7 @@ class WhisperStream:
             beam_size=beam_size,
             greedy_only=True,
             max_new_tokens=min(220, 10 + int(window_s * _TOKENS_PER_SECOND)),
+            verbatim=self._options.verbatim,
         )
         base = ((self._start or 0) + self._offset) / SAMPLE_RATE
         words = _trusted_words(segments, base)

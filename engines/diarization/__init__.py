@@ -7,6 +7,9 @@
   (:class:`~.online.OnlineSpeakerTracker`).
 * :mod:`.metrics`: diarization error rate, as pyannote.metrics computes it.
 * Building blocks: :mod:`.regions` (speech regions, windows), :mod:`.embedding`
-  (loudness-normalised embeddings), :mod:`.clustering` (numpy agglomerative and
-  spherical k-means), :mod:`.timeline` (window votes to labelled turns).
+  (loudness-normalised embeddings, the online tracker's masked noise floor),
+  :mod:`.voicing` (the share of voiced speech in a window, to leave pauses and noises
+  out), :mod:`.clustering` (numpy agglomerative and spherical k-means), :mod:`.alternation`
+  (the speaker-count test for two close voices that take turns), :mod:`.timeline`
+  (window votes to labelled turns).
 """

@@ -6,6 +6,17 @@ equal loudness takes that out. Measured on ``pyannote/sample.wav`` (1.5 s window
 RTTM speakers): the cosine between the two speakers' centroids fell from 0.886 to 0.827,
 and on its turns the gap between the median same-speaker and different-speaker cosines
 grew from 0.022 to 0.048, while single-speaker recordings kept their spread.
+
+The online tracker also masks each utterance's own noise floor with a fixed one
+(:func:`mask_noise_floor`: white noise 25 dB below the normalised speech). An utterance
+cut by a VAD holds pauses and breaths, where the d-vector's log-mel sees whatever the
+line or room adds (in ``pyannote/sample.wav``, an 8 kHz telephone call, the empty bands
+above 4 kHz); a known floor makes those frames alike for every speaker. Measured on the
+RTTM turns of ``sample.wav`` (those of at least 1 s): same-speaker cosines 0.61–0.92
+and different-speaker 0.47–0.87 before, 0.71–0.88 and 0.52–0.83 after; its 1.5 s
+windows of one speaker against the other's separate with d' 1.0 before, 1.3 after. The batch
+diarizer does not mask: its 1.5 s windows hold little silence, and masked windows gave a
+worse two-speaker split of ``sample.wav`` (DER 24 % instead of 18 %, hint ``k=2``).
 """
 
 from __future__ import annotations
@@ -24,6 +35,12 @@ TARGET_RMS = 0.1
 MAX_GAIN = 100.0
 """Largest amplification (+40 dB), so near-silence is not blown up into noise."""
 
+NOISE_FLOOR_DBFS = -45.0
+"""Level of the masking noise of :func:`mask_noise_floor`: RMS −45 dBFS, 25 dB below
+:data:`TARGET_RMS`. Calibrated with the online tracker (``engines/diarization/online.py``):
+with its default thresholds, −42 to −47 dB gave the sample.wav turns right and kept
+every calibration pair apart; −40 dB merged one pair, −50 dB and below mislabelled turns."""
+
 
 def normalize_loudness(audio: PCM) -> PCM:
     """Scale int16 audio to :data:`TARGET_RMS`, amplifying at most :data:`MAX_GAIN` times.
@@ -41,6 +58,25 @@ def normalize_loudness(audio: PCM) -> PCM:
         return audio.copy()
     gain = min(TARGET_RMS / rms, MAX_GAIN)
     return np.clip(np.rint(x * (gain * 32768)), -32768, 32767).astype(np.int16)
+
+
+def mask_noise_floor(audio: PCM, *, level_dbfs: float = NOISE_FLOOR_DBFS) -> PCM:
+    """Add white noise at a fixed level, masking the recording's own noise floor.
+
+    Deterministic: the noise comes from a generator seeded identically on every call, so
+    the same audio always gives the same result. Meant for audio already brought to
+    :data:`TARGET_RMS` by :func:`normalize_loudness` (module notes: why).
+
+    Args:
+        audio: Mono int16.
+        level_dbfs: RMS of the noise in dB relative to full scale.
+
+    Returns:
+        A new int16 array; samples that would overflow are clipped.
+    """
+    sigma = 32768.0 * 10.0 ** (level_dbfs / 20.0)
+    noise = np.random.default_rng(0).normal(0.0, sigma, len(audio))
+    return np.clip(np.rint(audio + noise), -32768, 32767).astype(np.int16)
 
 
 def embed_spans(

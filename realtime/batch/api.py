@@ -113,7 +113,7 @@ def base_url(request: web.Request) -> str:
 def options_key(settings: Settings, *, non_speech: bool) -> str:
     """Everything besides the audio that changes a job's result (the cache key's other half)."""
     return (
-        f"v1;non_speech={int(non_speech)};asr={settings.asr_final_model};"
+        f"v2;non_speech={int(non_speech)};asr={settings.asr_final_model};"
         f"beam={settings.asr_beam_size}"
     )
 

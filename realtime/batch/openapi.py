@@ -29,6 +29,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "Invalid or expired signature",
         404: "Not found (or another key's)",
         413: "Upload over the size limit",
+        429: "Too many requests (see Retry-After)",
     }
     return {str(c): _json(_ERROR, text[c]) for c in codes}
 
@@ -417,6 +418,29 @@ def spec() -> dict[str, Any]:
                             "The secret",
                         ),
                         **_errors(400, 401),
+                    },
+                }
+            },
+            "/demo/session": {
+                "post": {
+                    "summary": (
+                        "The browser demo's client secret (no key; only when VOXGATE_DEMO is "
+                        "local or public: same-origin, rate-limited, loopback-only when local)."
+                    ),
+                    "security": [],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "value": {"type": "string"},
+                                    "expires_at": {"type": "integer"},
+                                },
+                            },
+                            "The secret",
+                        ),
+                        "403": _json(_ERROR, "Not allowed from this client or origin"),
+                        **_errors(429),
                     },
                 }
             },

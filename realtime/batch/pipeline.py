@@ -14,16 +14,26 @@ back from the chunk's concatenated speech to the recording.
 Language: detected on the first chunk (the first ~30 s of speech) and then forced for the
 others, so one recording gets one language.
 
-Speakers: until a diarizer is configured, every segment is speaker ``"0"``;
-:func:`assign_speakers` attributes segments to diarization turns when there are some.
+Listening (after the words): with a tagger and ``non_speech``, :func:`engines.listening.listen`
+runs once over the whole recording: Whisper annotations and words invented over non-speech
+leave the words, fillers stay, non-speech events and prosody marks are found; segment texts
+are rebuilt from the words that remain (so ``segments[].text`` never holds a tag). With an
+embedder and ``diarize``, :func:`engines.diarization.batch.diarize` finds the speaker turns
+from the word timings and every word takes its turn's speaker; a Whisper segment that two
+speakers share is split where the speaker changes. Speakers are ``"0"``, ``"1"``… in order
+of first appearance; without an embedder every segment is speaker ``"0"``.
+
+Text (:func:`render_text`): one ``SPEAKER_N:`` line per speaker turn; with ``non_speech`` the
+events go inline between the words at their time and the words carry their marks.
 """
 
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,13 +47,20 @@ from engines.base import (
     ASREngine,
     ASROptions,
     AudioTag,
+    SpeakerEmbedder,
     SpeakerTurn,
     Transcript,
     VADEngine,
     VADOptions,
     Word,
 )
+from engines.diarization.batch import assign_speakers as speakers_of_words
+from engines.diarization.batch import diarize
 from engines.errors import AudioDecodeError
+from engines.listening import listen
+from engines.tagging.inline import inline_text
+from engines.tagging.prosody import Mark
+from engines.tagging.yamnet import YamnetTagger
 from engines.vad.hysteresis import speech_segments
 
 BATCH_VAD = VADOptions(threshold=0.5, prefix_padding_ms=300, silence_duration_ms=1000)
@@ -69,8 +86,10 @@ class PipelineOptions:
     """Options of one batch transcription.
 
     Attributes:
-        non_speech: Put non-speech tags (``[laugh]``…) inline in the text, when a tagger
-            found any.
+        non_speech: Transcribe verbatim (fillers kept) and put non-speech tags
+            (``[laugh]``…) and prosody marks inline in the text (needs a tagger).
+        diarize: Find the speakers (needs an embedder); otherwise all is speaker ``"0"``.
+        num_speakers: The number of speakers when the caller knows it; None chooses it.
         language: Force a language (ISO 639-1); None detects it on the first chunk.
         prompt: Text that conditions the decoder on every chunk.
         word_timestamps: Time each word (always on for jobs; the CLI's text mode skips it).
@@ -79,6 +98,8 @@ class PipelineOptions:
     """
 
     non_speech: bool = False
+    diarize: bool = True
+    num_speakers: int | None = None
     language: str | None = None
     prompt: str | None = None
     word_timestamps: bool = True
@@ -137,6 +158,7 @@ class BatchSegment:
         start: Start in seconds.
         end: End in seconds.
         words: Word timings (empty when not requested).
+        marks: Prosody mark of each word (empty unless non-speech output was asked for).
     """
 
     speaker: str
@@ -144,6 +166,7 @@ class BatchSegment:
     start: float
     end: float
     words: tuple[Word, ...] = ()
+    marks: tuple[Mark, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,11 +341,12 @@ def map_transcript(chunk: Chunk, transcript: Transcript) -> list[BatchSegment]:
 def assign_speakers(
     segments: Sequence[BatchSegment], turns: Sequence[SpeakerTurn] | None
 ) -> list[BatchSegment]:
-    """Attribute each segment to the diarization speaker that overlaps it most.
+    """Attribute each whole segment to the diarization speaker that overlaps it most.
 
-    Labels are renumbered ``"0"``, ``"1"``… in order of first appearance. Without turns (no
-    diarizer), or for a segment no turn overlaps, the speaker is the previous segment's
-    (``"0"`` at the start).
+    For segments without word timings (word-level attribution is
+    :func:`split_by_speaker`). Labels are renumbered ``"0"``, ``"1"``… in order of first
+    appearance. Without turns (no diarizer), or for a segment no turn overlaps, the speaker
+    is the previous segment's (``"0"`` at the start).
 
     Args:
         segments: Segments in time order.
@@ -335,15 +359,111 @@ def assign_speakers(
     out: list[BatchSegment] = []
     previous = "0"
     for seg in segments:
-        best, overlap = None, 0.0
-        for turn in turns or ():
-            o = min(seg.end, turn.end) - max(seg.start, turn.start)
-            if o > overlap:
-                best, overlap = turn.speaker, o
+        best = _most_overlapping(seg, turns or ())
         if best is not None:
             previous = names.setdefault(best, str(len(names)))
-        out.append(BatchSegment(previous, seg.text, seg.start, seg.end, seg.words))
+        out.append(replace(seg, speaker=previous))
     return out
+
+
+def _most_overlapping(seg: BatchSegment, turns: Sequence[SpeakerTurn]) -> str | None:
+    """The speaker of the turn that overlaps ``seg`` most; None when none overlaps it."""
+    best, overlap = None, 0.0
+    for turn in turns:
+        o = min(seg.end, turn.end) - max(seg.start, turn.start)
+        if o > overlap:
+            best, overlap = turn.speaker, o
+    return best
+
+
+def regroup_words(
+    segments: Sequence[BatchSegment], words: Sequence[Word], marks: Sequence[Mark]
+) -> list[BatchSegment]:
+    """Put the words that remain after listening back into their segments.
+
+    Each word joins the segment whose span holds its midpoint (else the nearest one);
+    segment texts are rebuilt from their words and segments left without words are
+    dropped (they held only annotations or invented words).
+
+    Args:
+        segments: Segments in time order, with words.
+        words: The words to keep, in time order.
+        marks: The prosody mark of each word.
+
+    Returns:
+        Segments in time order, each with at least one word.
+    """
+    if not segments:
+        return []
+    starts = [seg.start for seg in segments]
+    buckets: list[list[tuple[Word, Mark]]] = [[] for _ in segments]
+    for word, mark in zip(words, marks, strict=True):
+        middle = (word.start + word.end) / 2
+        i = max(bisect_right(starts, middle) - 1, 0)
+        in_gap = i + 1 < len(segments) and middle > segments[i].end
+        if in_gap and segments[i + 1].start - middle < middle - segments[i].end:
+            i += 1  # in a gap between segments: the nearer one
+        buckets[i].append((word, mark))
+    out = []
+    for seg, bucket in zip(segments, buckets, strict=True):
+        if bucket:
+            kept = tuple(w for w, _ in bucket)
+            out.append(
+                replace(
+                    seg,
+                    text=inline_text(kept),
+                    start=min(seg.start, kept[0].start),
+                    end=max(seg.end, kept[-1].end),
+                    words=kept,
+                    marks=tuple(m for _, m in bucket),
+                )
+            )
+    return out
+
+
+def split_by_speaker(
+    segments: Sequence[BatchSegment], turns: Sequence[SpeakerTurn]
+) -> list[BatchSegment]:
+    """Give every word its diarization speaker; split segments where the speaker changes.
+
+    Segments without words are attributed whole (:func:`assign_speakers`). Speakers are
+    renumbered ``"0"``, ``"1"``… in order of first appearance.
+
+    Args:
+        segments: Segments in time order.
+        turns: Diarization turns (``engines.diarization.batch.diarize``).
+
+    Returns:
+        Segments in time order; a piece of a split segment spans its words.
+    """
+    if not turns:
+        return assign_speakers(segments, None)
+    pieces: list[BatchSegment] = []
+    for seg in segments:
+        if not seg.words:
+            previous = pieces[-1].speaker if pieces else "0"
+            pieces.append(replace(seg, speaker=_most_overlapping(seg, turns) or previous))
+            continue
+        labels = speakers_of_words(seg.words, turns)
+        marks = seg.marks or (Mark.NONE,) * len(seg.words)
+        run = 0
+        for i in range(1, len(seg.words) + 1):
+            if i == len(seg.words) or labels[i] != labels[run]:
+                words = seg.words[run:i]
+                whole = run == 0 and i == len(seg.words)
+                pieces.append(
+                    BatchSegment(
+                        labels[run] or "0",
+                        seg.text if whole else inline_text(words),
+                        seg.start if whole else words[0].start,
+                        seg.end if whole else words[-1].end,
+                        words,
+                        marks[run:i] if seg.marks else (),
+                    )
+                )
+                run = i
+    names: dict[str, str] = {}
+    return [replace(p, speaker=names.setdefault(p.speaker, str(len(names)))) for p in pieces]
 
 
 def tag_text(label: str) -> str:
@@ -351,39 +471,55 @@ def tag_text(label: str) -> str:
     return f"[{label}]"
 
 
+def speaker_turns(segments: Sequence[BatchSegment]) -> list[list[BatchSegment]]:
+    """Consecutive segments of one speaker, grouped: the lines of the ``text`` field."""
+    turns: list[list[BatchSegment]] = []
+    for seg in segments:
+        if not turns or turns[-1][0].speaker != seg.speaker:
+            turns.append([])
+        turns[-1].append(seg)
+    return turns
+
+
 def render_text(
     segments: Sequence[BatchSegment], tags: Sequence[AudioTag] = (), *, non_speech: bool = False
 ) -> str:
     """The Fluxions ``text`` field: one ``SPEAKER_N: …`` line per speaker turn.
 
-    Consecutive segments of one speaker form a turn. With ``non_speech``, each tag is put
-    inline before the first word (or segment) that starts at or after the tag's start;
-    tags after the last word close the last line.
+    Without ``non_speech`` a line is its segments' texts. With it, each event belongs to
+    the line during which it happens (by its midpoint; before the first line: the first)
+    and is placed inline between that line's words at its time
+    (:func:`engines.tagging.inline.inline_text`), and words carry their prosody marks.
 
     Args:
         segments: Segments in time order.
-        tags: Non-speech events.
-        non_speech: Whether to include the tags.
+        tags: Non-speech events (bare tag labels: ``"laugh"``).
+        non_speech: Whether to include events and marks.
 
     Returns:
         The text; empty when there are no segments.
     """
-    pending = sorted(tags, key=lambda t: t.start) if non_speech else []
-    lines: list[tuple[str, list[str]]] = []
-    for seg in segments:
-        if not lines or lines[-1][0] != seg.speaker:
-            lines.append((seg.speaker, []))
-        parts = lines[-1][1]
-        units = [(w.start, w.text.strip()) for w in seg.words] or [(seg.start, seg.text)]
-        if seg.words and " ".join(u for _, u in units) != seg.text:
-            units = [(seg.start, seg.text)]  # words do not spell the segment: keep it whole
-        for start, unit in units:
-            while pending and pending[0].start <= start:
-                parts.append(tag_text(pending.pop(0).label))
-            parts.append(unit)
-    if lines:
-        lines[-1][1].extend(tag_text(t.label) for t in pending)
-    return "\n".join(f"SPEAKER_{speaker}: {' '.join(parts)}" for speaker, parts in lines)
+    turns = speaker_turns(segments)
+    events: list[list[AudioTag]] = [[] for _ in turns]
+    if non_speech and turns:
+        starts = [turn[0].start for turn in turns]
+        for tag in sorted(tags, key=lambda t: t.start):
+            i = max(bisect_right(starts, (tag.start + tag.end) / 2) - 1, 0)
+            events[i].append(tag)
+    lines = []
+    for turn, found in zip(turns, events, strict=True):
+        if non_speech and all(seg.words for seg in turn):
+            words = [w for seg in turn for w in seg.words]
+            marks = [m for seg in turn for m in (seg.marks or (Mark.NONE,) * len(seg.words))]
+            body = inline_text(words, found, marks)
+        else:
+            body = " ".join(
+                [tag_text(t.label) for t in found if t.start < turn[0].start]
+                + [seg.text for seg in turn]
+                + [tag_text(t.label) for t in found if t.start >= turn[0].start]
+            )
+        lines.append(f"SPEAKER_{turn[0].speaker}: {body}")
+    return "\n".join(lines)
 
 
 def segment_records(segments: Sequence[BatchSegment], *, words: bool) -> list[dict[str, Any]]:
@@ -428,11 +564,13 @@ def transcribe_audio(
     asr: ASREngine | BatchASR,
     options: PipelineOptions | None = None,
     *,
+    embedder: SpeakerEmbedder | None = None,
+    tagger: YamnetTagger | None = None,
     label: str = "audio",
     on_progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> BatchTranscript:
-    """Run VAD, chunking and ASR over a decoded recording.
+    """Run VAD, chunking, ASR, then listening and diarization over a decoded recording.
 
     Blocking; call it from a worker thread. Thread-safe as far as the engines are (Silero
     and faster-whisper models are).
@@ -442,6 +580,8 @@ def transcribe_audio(
         vad: A VAD engine (a fresh stream is opened).
         asr: ``Engines.asr`` or a batch model (see :func:`batch_asr`).
         options: Pipeline options.
+        embedder: Speaker embedder for diarization; None leaves everything speaker ``"0"``.
+        tagger: YAMNet tagger for non-speech events; None leaves them out.
         label: Names the recording in error messages.
         on_progress: Called with the fraction done, in [0, 1], non-decreasing.
         should_stop: Polled between chunks and Whisper segments; when it returns True the
@@ -470,6 +610,9 @@ def transcribe_audio(
     languages: Counter[str] = Counter()
     segments: list[BatchSegment] = []
     done = 0
+    listening = options.non_speech and tagger is not None and options.word_timestamps
+    diarizing = options.diarize and embedder is not None
+    asr_share = 0.9 if listening or diarizing else 1.0  # of the progress bar
     report(0.0)
     for chunk in chunks:
         if stop():
@@ -479,11 +622,12 @@ def transcribe_audio(
         def progress(seconds: float, base: int = done, size: int = len(pcm)) -> None:
             if stop():
                 raise Cancelled
-            report(min(1.0, (base + min(size, round(seconds * SAMPLE_RATE))) / total))
+            heard = base + min(size, round(seconds * SAMPLE_RATE))
+            report(min(1.0, heard / total) * asr_share)
 
         transcript = model.transcribe(
             pcm,
-            ASROptions(language, options.prompt, options.word_timestamps),
+            ASROptions(language, options.prompt, options.word_timestamps, verbatim=listening),
             decode=decode,
             on_progress=progress,
         )
@@ -492,14 +636,36 @@ def transcribe_audio(
             language = language or transcript.language
         segments.extend(map_transcript(chunk, transcript))
         done += chunk.samples
-        report(done / total)
+        report(done / total * asr_share)
+    tags: tuple[AudioTag, ...] = ()
+    if listening and stop():
+        raise Cancelled
+    if listening:
+        assert tagger is not None
+        words = [w for seg in segments for w in seg.words]
+        heard = listen(samples, words, tagger=tagger)
+        segments = regroup_words(segments, heard.words, heard.marks)
+        tags = heard.events
+    if diarizing and segments and stop():
+        raise Cancelled
+    if diarizing and segments:
+        assert embedder is not None
+        timed = [w for seg in segments for w in seg.words] or segments
+        turns = diarize(
+            samples, embedder=embedder, words_or_segments=timed, num_speakers=options.num_speakers
+        )
+        segments = split_by_speaker(segments, turns)
+    else:
+        segments = assign_speakers(segments, None)
+    report(1.0)
     return BatchTranscript(
         duration=audio.duration,
         codec=audio.codec,
         container=audio.container,
         language=options.language or (languages.most_common(1)[0][0] if languages else None),
         num_chunks=len(chunks),
-        segments=tuple(assign_speakers(segments, None)),
+        segments=tuple(segments),
+        tags=tags,
     )
 
 
@@ -550,6 +716,8 @@ def transcribe_file(
     asr: ASREngine | BatchASR,
     options: PipelineOptions | None = None,
     *,
+    embedder: SpeakerEmbedder | None = None,
+    tagger: YamnetTagger | None = None,
     label: str | None = None,
     on_progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -575,6 +743,8 @@ def transcribe_file(
         vad,
         asr,
         options,
+        embedder=embedder,
+        tagger=tagger,
         label=label,
         on_progress=on_progress,
         should_stop=should_stop,

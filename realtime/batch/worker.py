@@ -238,6 +238,8 @@ class BatchWorkers:
             self._engines.vad,
             self._engines.asr,
             PipelineOptions(non_speech=job.non_speech, beam_size=self.options.beam_size),
+            embedder=self._engines.embedder,
+            tagger=self._engines.tagger,
             label=job.filename,
             on_progress=run.report,
             should_stop=run.stop.is_set,

@@ -5,10 +5,11 @@ The first half needs no model (hand-computed DER cases, synthetic embeddings, a 
 the shared corpus. Figures in comments were measured on a 2-core AMD EPYC (Whisper base
 int8, 2 threads); `bench/diarization.py` re-measures them.
 
-Known limits of the d-vector, each pinned by a strict xfail so a better embedder shows up:
-the two telephone voices of pyannote/sample.wav are not counted automatically (batch or
-online), and the right channel of stereo_diarization.wav, which speaks only while the left
-one does, is neither transcribed nor attributed once the channels are mixed.
+The two telephone voices of pyannote/sample.wav, closer to each other than one speaker's
+drift, are counted by the alternating-voices test (batch) and by the two-tier online
+tracker over a masked noise floor. One known limit stays pinned by a strict xfail: the
+right channel of stereo_diarization.wav, which speaks only while the left one does, is not
+transcribed once the channels are mixed, so no speaker can be given its words.
 """
 
 from __future__ import annotations
@@ -33,14 +34,17 @@ from engines.base import (
     VADOptions,
     Word,
 )
+from engines.diarization.alternation import alternating_split, turns_per_label
 from engines.diarization.batch import (
     DiarizationOptions,
     EmbeddingDiarizer,
     assign_speakers,
+    cluster_windows,
     diarize,
+    embed_speech,
 )
 from engines.diarization.clustering import agglomerative, normalize_rows, spherical_kmeans
-from engines.diarization.embedding import TARGET_RMS, normalize_loudness
+from engines.diarization.embedding import TARGET_RMS, mask_noise_floor, normalize_loudness
 from engines.diarization.metrics import (
     diarization_error,
     diarization_error_rate,
@@ -49,6 +53,7 @@ from engines.diarization.metrics import (
 )
 from engines.diarization.online import OnlineSpeakerTracker
 from engines.diarization.regions import SpeechRegion, embedding_windows, speech_regions
+from engines.diarization.voicing import voiced_fractions
 from tests.conftest import wer
 
 # --- DER ------------------------------------------------------------------------------------
@@ -249,6 +254,37 @@ def test_cluster_windows_of_a_long_recording_groups_consecutive_windows(monkeypa
     assert list(direct) == expected and list(grouped) == expected
 
 
+def _close_voices() -> tuple[np.ndarray, np.ndarray]:
+    """Two groups of 12 rows whose centroids are about 0.8 alike (one voice each)."""
+    a, b = np.eye(16)[0], 0.8 * np.eye(16)[0] + 0.6 * np.eye(16)[1]
+    rows = _blobs(np.stack([a, b]), [12, 12], noise=0.05)
+    return rows[:12], rows[12:]
+
+
+def test_alternating_voices_split_where_a_drift_does_not() -> None:
+    a, b = _close_voices()
+    weights = np.full(24, 0.5)  # 6 rows = a 3 s run
+    taking_turns = np.concatenate([a[:6], b[:6], a[6:], b[6:]])
+    one_way = np.concatenate([a, b])  # A then B: a drift, or two speakers far apart
+    opts = {"num_speakers": None, "threshold": 0.66, "min_speaker": 2.0}
+    expected = [0] * 6 + [1] * 6 + [0] * 6 + [1] * 6
+    assert list(cluster_windows(taking_turns, weights, **opts)) == expected
+    assert set(cluster_windows(one_way, weights, **opts)) == {0}
+    # the test is off, or the voices must be less alike than 0.7
+    assert set(cluster_windows(taking_turns, weights, alternating_threshold=None, **opts)) == {0}
+    assert alternating_split(taking_turns, weights, threshold=0.7) is None
+    # runs of 1.5 s are too short to count as turns
+    assert alternating_split(taking_turns, np.full(24, 0.25)) is None
+    assert alternating_split(taking_turns[:3], weights[:3]) is None
+
+
+def test_turns_per_label_counts_long_runs() -> None:
+    labels = np.array([0, 0, 1, 0, 0, 0, 1, 1, 1, 2])
+    assert turns_per_label(labels, np.ones(10), min_run=2.0) == [2, 1, 0]
+    assert turns_per_label(labels, np.ones(10), min_run=1.0) == [2, 2, 1]
+    assert turns_per_label(np.zeros(0, dtype=int), np.zeros(0), min_run=1.0) == []
+
+
 def test_speech_regions_join_items_closer_than_the_gap() -> None:
     words = [Word(" a", 0.0, 0.4), Word(" b", 0.6, 1.0), Word(" c", 2.0, 2.5), Word(" d", 3.0, 3.0)]
     assert speech_regions(words, max_gap=0.5) == [SpeechRegion(0.0, 1.0), SpeechRegion(2.0, 2.5)]
@@ -271,6 +307,30 @@ def test_embedding_windows_have_one_length_and_cover_each_region() -> None:
     ) == [SpeechRegion(1, 1.6)]
     with pytest.raises(ValueError):
         embedding_windows(regions, length=1.0, step=2.0, min_fragment=1.0)
+
+
+def test_voiced_fractions_count_loud_periodic_frames() -> None:
+    # 1.5 s each: a 110 Hz voice-like harmonic tone, white noise as loud, the tone 40 dB
+    # down (a pause), then the tone over a region that holds only half of the window.
+    t = np.arange(int(1.5 * SAMPLE_RATE)) / SAMPLE_RATE
+    voice = sum(np.sin(2 * np.pi * 110 * h * t) / h for h in range(1, 8)) * 6000
+    noise = np.random.default_rng(0).normal(0, np.sqrt(np.mean(voice**2)), len(t))
+    audio = np.concatenate([voice, noise, voice / 100, voice]).astype(np.int16)
+    spans = [SpeechRegion(1.5 * i, 1.5 * (i + 1)) for i in range(4)]
+    fractions = voiced_fractions(audio, spans, regions=spans)
+    assert fractions[0] > 0.9 and fractions[3] > 0.9
+    assert fractions[1] < 0.05  # loud but aperiodic
+    assert fractions[2] < 0.05  # periodic but 40 dB below the speech level
+    assert len(voiced_fractions(audio, [], regions=spans)) == 0
+
+
+def test_mask_noise_floor_is_deterministic_and_quiet() -> None:
+    speech = normalize_loudness((np.sin(np.arange(16000) / 10) * 300).astype(np.int16))
+    masked = mask_noise_floor(speech)
+    assert np.array_equal(masked, mask_noise_floor(speech))  # same audio, same noise
+    noise = (masked.astype(np.float64) - speech) / 32768.0
+    assert 20 * np.log10(np.sqrt(np.mean(noise**2))) == pytest.approx(-45.0, abs=0.1)
+    assert masked.dtype == np.int16 and len(masked) == len(speech)
 
 
 def test_normalize_loudness() -> None:
@@ -436,6 +496,55 @@ def test_tracker_first_short_utterance_is_seeded_by_the_next_long_one() -> None:
     assert tracker.attribute(_unit(0, 1, 0), duration=2.0).speaker == "1"
 
 
+def test_tracker_needs_a_clearer_difference_when_evidence_is_short() -> None:
+    near = _unit(0.65, np.sqrt(1 - 0.65**2), 0)  # 0.65 alike: between the two limits
+
+    def seeded(seconds: float) -> OnlineSpeakerTracker:
+        tracker = OnlineSpeakerTracker(ToneEmbedder(), threshold=0.73, short_threshold=0.6)
+        tracker.attribute(_unit(1, 0, 0), duration=seconds)
+        return tracker
+
+    tracker = seeded(3.0)
+    kept = tracker.attribute(near, duration=1.5)  # a short utterance: the 0.6 limit
+    assert (kept.speaker, kept.new_speaker) == ("0", False)
+    assert tracker.seconds("0") == pytest.approx(4.5)
+    tracker = seeded(3.0)
+    opened = tracker.attribute(near, duration=2.5)  # both ≥ 2 s: the 0.73 limit
+    assert (opened.speaker, opened.new_speaker) == ("1", True)
+    assert tracker.seconds("1") == pytest.approx(2.5)
+    # a speaker resting on < 2 s of speech also gets the lower limit
+    tracker = seeded(1.2)
+    assert tracker.attribute(near, duration=5.0).speaker == "0"
+    assert (tracker.limit(5.0, 1.2), tracker.limit(5.0, 2.0)) == (0.6, 0.73)
+    # without a short threshold: the lower of the threshold and SHORT_THRESHOLD
+    assert OnlineSpeakerTracker(ToneEmbedder(), threshold=0.5).short_threshold == 0.5
+
+
+def test_tracker_never_merges_speakers_told_apart() -> None:
+    tracker = OnlineSpeakerTracker(ToneEmbedder(), threshold=0.6)
+    tracker.attribute(_unit(1, 0, 0), duration=3.0)
+    # two local speakers of one utterance, both like speaker 0: the longer one gets it
+    found = tracker.attribute_distinct([(_unit(1, 0.2, 0), 2.0), (_unit(1, 0.1, 0), 4.0)])
+    assert [(a.speaker, a.new_speaker) for a in found] == [("1", True), ("0", False)]
+    assert tracker.seconds("0") == pytest.approx(7.0)
+    # a short one takes the most similar free speaker, else any: it cannot open one
+    found = tracker.attribute_distinct([(_unit(1, 0, 0), 3.0), (_unit(0.9, 0.1, 0), 0.5)])
+    assert [a.speaker for a in found] == ["0", "1"]
+    alone = OnlineSpeakerTracker(ToneEmbedder(), threshold=0.6)
+    alone.attribute(_unit(1, 0, 0), duration=3.0)
+    found = alone.attribute_distinct([(_unit(1, 0, 0), 3.0), (_unit(0.9, 0.1, 0), 0.5)])
+    assert [a.speaker for a in found] == ["0", "0"] and alone.speakers == ("0",)
+    # neither can any once max_speakers are open
+    full = OnlineSpeakerTracker(ToneEmbedder(), threshold=0.6, max_speakers=1)
+    full.attribute(_unit(1, 0, 0), duration=3.0)
+    assert [a.speaker for a in full.attribute_distinct([(_unit(1, 0, 0), 3.0)] * 2)] == ["0", "0"]
+    # observe_speakers embeds each local speaker's joined pieces
+    tones = OnlineSpeakerTracker(ToneEmbedder())
+    low, high = _tones([(0, 2, 300.0)], 2.0), _tones([(0, 2, 2500.0)], 2.0)
+    assert tones.observe_speakers({"a": [low, low], "b": [high]}) == {"a": "0", "b": "1"}
+    assert tones.observe_speakers({"x": [high[:8000]], "y": [low]}) == {"x": "1", "y": "0"}
+
+
 def test_tracker_max_speakers_attributes_to_the_nearest() -> None:
     tracker = OnlineSpeakerTracker(ToneEmbedder(), threshold=0.6, max_speakers=2)
     for v in (_unit(1, 0, 0), _unit(0, 1, 0)):
@@ -465,7 +574,16 @@ SINGLE_SPEAKER_CLIPS = [
     "pyroomacoustics/cmu_arctic_us_aew_a0001.wav",
     "pyroomacoustics/cmu_arctic_us_axb_a0004.wav",
     "asterisk/demo-congrats.wav",
+    "asterisk/agent-pass.wav",
+    "mfa/mfa_laughter.flac",
+    "mfa/mfa_breaths.flac",
+    "mfa/mfa_um.flac",
+    "mfa/mfa_hes.flac",
+    "mfa/mfa_uh.flac",
 ]
+# Sessions of VAD utterances that open a second speaker online: laughter, breaths and
+# "um"s are voices of their own to the d-vector (known failures, online.py notes).
+ONLINE_KNOWN_SPLITS = {"mfa/mfa_laughter.flac", "mfa/mfa_breaths.flac", "mfa/mfa_um.flac"}
 
 
 @pytest.fixture(scope="module")
@@ -511,17 +629,23 @@ def channel_texts(testdata: Path) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in lines if line[:5] in ("LEFT:", "RIGHT"))
 
 
-def _utterances(vad, audio: np.ndarray) -> Iterator[np.ndarray]:
-    """Utterances as the realtime session cuts them (server_vad defaults)."""
+def _utterance_spans(vad, audio: np.ndarray) -> Iterator[tuple[int, int]]:
+    """Sample spans of the utterances a realtime session cuts (server_vad defaults)."""
     start = None
     for event in vad.open_stream(VADOptions()).feed(AudioChunk(audio, 0)):
         if event.edge is SpeechEdge.START:
             start = event.sample
         else:
-            yield audio[start : event.sample]
+            yield start, event.sample
             start = None
     if start is not None:
-        yield audio[start:]
+        yield start, len(audio)
+
+
+def _utterances(vad, audio: np.ndarray) -> Iterator[np.ndarray]:
+    """Utterances as the realtime session cuts them (server_vad defaults)."""
+    for start, end in _utterance_spans(vad, audio):
+        yield audio[start:end]
 
 
 def _speakers(turns: list[SpeakerTurn]) -> set[str]:
@@ -535,8 +659,8 @@ def test_sample_two_speakers_with_the_hint(embedder, words_of, testdata: Path) -
     turns = diarize(audio, embedder=embedder, words_or_segments=words_of(audio), num_speakers=2)
     assert _speakers(turns) == {"0", "1"}
     assert turns[0].speaker == "0"
-    # Measured 0.185 (missed 1.66 s: overlapped speech; false alarm 0.41 s; confusion
-    # 1.60 s: Diane's "Oh, I'm originally from Chicago" right after Sheila's turn), of
+    # Measured 0.181 (missed 1.66 s: overlapped speech; false alarm 0.41 s; confusion
+    # 1.52 s: Diane's "Oh, I'm originally from Chicago" right after Sheila's turn), of
     # 19.82 s scored. The margin is thin: tiny.en words give 0.23, VAD regions 0.25.
     assert diarization_error_rate(reference, turns, collar=0.25) <= 0.20
     # md-eval's ±0.25 s forgiveness (pyannote collar 0.5): measured 0.102.
@@ -544,15 +668,20 @@ def test_sample_two_speakers_with_the_hint(embedder, words_of, testdata: Path) -
 
 
 @pytest.mark.model
-@pytest.mark.xfail(
-    strict=True,
-    reason="the d-vector puts these two telephone voices 0.83 apart, closer than the halves "
-    "of jfk (0.81): they split only above threshold 0.79, single speakers from 0.71",
-)
-def test_sample_two_speakers_counted_automatically(embedder, words_of, testdata: Path) -> None:
+def test_sample_two_speakers_counted_automatically(embedder, vad, words_of, testdata: Path) -> None:
+    # The threshold (0.66) keeps these two telephone voices together (they split only
+    # from 0.79, jfk's drift from 0.73); the alternating-voices test counts them: the
+    # halves take turns and their centroids are 0.839 alike (limit 0.85, measured).
     audio = load_pcm(testdata / "pyannote/sample.wav")
-    turns = diarize(audio, embedder=embedder, words_or_segments=words_of(audio))
-    assert len(_speakers(turns)) == 2  # measured 1 (DER 0.495, collar 0.25)
+    reference = load_rttm(testdata / "pyannote/sample.rttm")
+    words = words_of(audio)
+    turns = diarize(audio, embedder=embedder, words_or_segments=words)
+    assert _speakers(turns) == {"0", "1"}
+    # the same split as the hint gives: DER measured 0.181 (collar 0.25)
+    assert turns == diarize(audio, embedder=embedder, words_or_segments=words, num_speakers=2)
+    assert diarization_error_rate(reference, turns, collar=0.25) <= 0.20
+    # Silero VAD regions instead of words: two speakers too (measured DER 0.254).
+    assert len(_speakers(EmbeddingDiarizer(embedder, vad).diarize(audio))) == 2
 
 
 @pytest.mark.model
@@ -582,8 +711,10 @@ def test_stereo_channels_one_after_the_other(
 @pytest.mark.model
 @pytest.mark.xfail(
     strict=True,
-    reason="mixed to mono, the right channel speaks only while the left one does: Whisper "
-    "transcribes the left text alone and the mix stays one speaker (splits above 0.67)",
+    reason="mixed to mono, the right channel speaks only while the left one does (0.2-2.5 s): "
+    "Whisper base transcribes the left text alone (none of the right's 5 words), so no "
+    "speaker can hold the right text; the mix stays one speaker (threshold: splits above "
+    "0.67; the alternating test: 8 windows, one run each)",
 )
 def test_stereo_mixed_to_mono(embedder, words_of, testdata: Path, channel_texts) -> None:
     audio = load_pcm(testdata / "faster-whisper/stereo_diarization.wav")  # FFmpeg downmix
@@ -603,10 +734,46 @@ def test_single_speaker_clips_have_one_speaker(
 ) -> None:
     # Lowest thresholds at which these split (words path): jfk 0.73, demo-congrats 0.84,
     # the others never (none has two 2 s stretches that differ); the default is 0.66.
+    # Alternating halves: only demo-congrats has them, 0.895 alike (limit 0.85).
     audio = load_pcm(testdata / clip)
     turns = diarize(audio, embedder=embedder, words_or_segments=words_of(audio))
     assert _speakers(turns) == {"0"}
     assert _speakers(EmbeddingDiarizer(embedder, vad).diarize(audio)) == {"0"}
+
+
+@pytest.mark.model
+def test_physicsworks_stays_one_speaker_in_batch(embedder, vad, testdata: Path) -> None:
+    # 203 s lecture, VAD regions (Whisper would take 14 s here): the threshold splits it
+    # from 0.71; its 2-means halves alternate but are 0.889 alike (limit 0.85).
+    audio = load_pcm(testdata / "faster-whisper/physicsworks.wav")
+    assert _speakers(EmbeddingDiarizer(embedder, vad).diarize(audio)) == {"0"}
+
+
+@pytest.mark.model
+def test_physicsworks_pauses_and_crash_are_no_speaker(
+    embedder, vad, asr_base, words_of, testdata: Path
+) -> None:
+    # The batch pipeline's words place windows over two pauses (33 s, 96 s; mostly
+    # quiet audio that loudness normalisation blows up) and the pendulum crash (67–69 s);
+    # clustered, those 10 windows were a second "speaker" 0.49 alike to the lecturer.
+    # They hold ≤ 9 % voiced speech (the lecture's other windows ≥ 11 %), so they are
+    # left out (min_voiced 0.1) and the timeline labels their speech from the neighbours.
+    from realtime.batch.pipeline import PipelineOptions, transcribe_file
+
+    path = testdata / "faster-whisper/physicsworks.wav"
+    audio = load_pcm(path)
+    transcript = transcribe_file(path, vad, asr_base, PipelineOptions(diarize=False))
+    pipeline_words = [w for s in transcript.segments for w in s.words]
+    speech = embed_speech(audio, embedder=embedder, items=pipeline_words)
+    left_out = [round(w.start) for w in speech.left_out]
+    assert {33, 67, 68, 96} <= set(left_out) and len(left_out) <= 12  # measured 11 of 247
+    for words in (pipeline_words, words_of(audio)):
+        turns = diarize(audio, embedder=embedder, words_or_segments=words)
+        assert _speakers(turns) == {"0"}
+        assert all(label == "0" for label in assign_speakers(words, turns))
+    everything = DiarizationOptions(min_voiced=0.0)
+    turns = diarize(audio, embedder=embedder, words_or_segments=pipeline_words, options=everything)
+    assert len(_speakers(turns)) == 2  # the failure this guards against
 
 
 @pytest.mark.model
@@ -625,8 +792,21 @@ def test_online_tracker_separates_distinct_voices(embedder, vad, channels, testd
 
 
 @pytest.mark.model
+@pytest.mark.parametrize("clip", SINGLE_SPEAKER_CLIPS)
+def test_online_tracker_single_speaker_sessions(clip: str, embedder, vad, testdata: Path) -> None:
+    tracker = OnlineSpeakerTracker(embedder)
+    labels = [tracker.observe(u) for u in _utterances(vad, load_pcm(testdata / clip))]
+    assert labels and labels[0] == "0"
+    if clip in ONLINE_KNOWN_SPLITS:  # measured "0100", "001", "011"
+        assert len(set(labels)) == 2
+    else:
+        assert set(labels) == {"0"}
+
+
+@pytest.mark.model
 def test_online_tracker_keeps_one_speaker_whole(embedder, vad, testdata: Path) -> None:
-    # physicsworks: 60 utterances over 203 s; a second speaker would open from 0.69.
+    # physicsworks: 60 utterances over 203 s; its least alike are 1.0-1.3 s long, from
+    # 0.67 (short limit 0.60), and those of ≥ 2 s from 0.78 (limit 0.73).
     audio = load_pcm(testdata / "faster-whisper/physicsworks.wav")
     tracker = OnlineSpeakerTracker(embedder)
     labels = [tracker.observe(u) for u in _utterances(vad, audio)]
@@ -634,26 +814,81 @@ def test_online_tracker_keeps_one_speaker_whole(embedder, vad, testdata: Path) -
 
 
 @pytest.mark.model
-@pytest.mark.xfail(
-    strict=True,
-    reason="turn-level cosines of the two sample.wav voices overlap (0.52–0.89 across, "
-    "0.68–0.91 within): at 0.65 one of Sheila's five turns opens speaker 1, the rest join 0",
-)
 def test_online_tracker_on_the_sample_turns(embedder, testdata: Path) -> None:
+    # Plain embeddings and one threshold gave "0001000000" (turn cosines overlap, 0.47-0.87
+    # across and 0.61-0.92 within); over the masked noise floor they are 0.52-0.83 and
+    # 0.71-0.88, and the second turn of Sheila (3.4 s, 0.71 alike to her first, 1.1 s)
+    # is judged by the short limit (0.60), her centroid resting on < 2 s.
     audio = load_pcm(testdata / "pyannote/sample.wav")
     turns = load_rttm(testdata / "pyannote/sample.rttm")
     tracker = OnlineSpeakerTracker(embedder)
     labels = [
         tracker.observe(audio[int(t.start * SAMPLE_RATE) : int(t.end * SAMPLE_RATE)]) for t in turns
     ]
-    assert len(set(labels)) == 2  # measured 2: "0001000000"
+    assert len(set(labels)) == 2  # measured "0001010110"
     # ... and the turns of at least 1 s go to their own speaker (reference "0101010110").
     long = [i for i, t in enumerate(turns) if t.end - t.start >= 1.0]
     for i, j in itertools.combinations(long, 2):
         assert (labels[i] == labels[j]) == (turns[i].speaker == turns[j].speaker)
 
 
+@pytest.mark.model
+def test_online_tracker_on_vad_utterances_of_the_sample(embedder, vad, testdata: Path) -> None:
+    # A VAD does not cut at speaker changes: server_vad gives 0.4 s and 22.6 s, the long
+    # utterance holding both voices, so one label per utterance cannot separate them
+    # (the realtime annotation splits long utterances with the batch diarizer first).
+    audio = load_pcm(testdata / "pyannote/sample.wav")
+    reference = load_rttm(testdata / "pyannote/sample.rttm")
+    utterances = list(_utterances(vad, audio))
+    assert [round(len(u) / SAMPLE_RATE, 1) for u in utterances] == [0.4, 22.6]
+    start = len(audio) - len(utterances[1])  # the long one runs to the end
+    spoken = {
+        s: sum(
+            max(0.0, t.end - max(t.start, start / SAMPLE_RATE)) for t in reference if t.speaker == s
+        )
+        for s in ("speaker90", "speaker91")
+    }
+    assert min(spoken.values()) > 8.0
+    tracker = OnlineSpeakerTracker(embedder)
+    assert [tracker.observe(u) for u in utterances] == ["0", "0"]
+
+
+@pytest.mark.model
+def test_realtime_flow_on_the_sample(embedder, vad, words_of, testdata: Path) -> None:
+    # As the realtime annotation does: each VAD utterance is diarized on its words, then
+    # the tracker maps its local speakers to session speakers, never two onto one.
+    audio = load_pcm(testdata / "pyannote/sample.wav")
+    reference = load_rttm(testdata / "pyannote/sample.rttm")
+    words = words_of(audio)
+    tracker = OnlineSpeakerTracker(embedder)
+    session: list[SpeakerTurn] = []
+    for begin, end in _utterance_spans(vad, audio):
+        utterance = audio[begin:end]
+        t0, t1 = begin / SAMPLE_RATE, end / SAMPLE_RATE
+        local = [Word(w.text, w.start - t0, w.end - t0) for w in words if t0 <= w.start < t1]
+        if not local:
+            session.append(SpeakerTurn(tracker.observe(utterance), t0, t1))
+            continue
+        turns = diarize(utterance, embedder=embedder, words_or_segments=local)
+        pieces: dict[str, list[np.ndarray]] = {}
+        for t in turns:
+            pieces.setdefault(t.speaker, []).append(
+                utterance[round(t.start * SAMPLE_RATE) : round(t.end * SAMPLE_RATE)]
+            )
+        names = tracker.observe_speakers(pieces)
+        session += [SpeakerTurn(names[t.speaker], t.start + t0, t.end + t0) for t in turns]
+    assert _speakers(session) == {"0", "1"}
+    assert diarization_error_rate(reference, session, collar=0.25) <= 0.20  # measured 0.176
+
+
 def test_default_options_are_documented() -> None:
     options = DiarizationOptions()
     assert (options.threshold, options.window, options.step) == (0.66, 1.5, 0.5)
-    assert OnlineSpeakerTracker(ToneEmbedder()).threshold == 0.65
+    assert (options.alternating_threshold, options.alternating_run) == (0.85, 2.0)
+    assert options.min_voiced == 0.1
+    tracker = OnlineSpeakerTracker(ToneEmbedder())
+    assert (tracker.threshold, tracker.short_threshold, tracker.confident_duration) == (
+        0.73,
+        0.60,
+        2.0,
+    )

@@ -324,6 +324,32 @@ def test_audio_urls_are_signed_and_expire(server, key, testdata):
 # --- the CLI and /submit agree -----------------------------------------------------------------
 
 
+def test_non_speech_tags_go_inline_in_text_and_never_in_segments(server, key, testdata):
+    data = (testdata / "mfa/mfa_laughter.flac").read_bytes()
+    tagged, _ = wait_for_job(server.url, key, submit(server, key, data, non_speech="true")["id"])
+    plain, _ = wait_for_job(server.url, key, submit(server, key, data)["id"])
+    assert tagged["status"] == plain["status"] == "completed"
+    assert tagged["non_speech"] is True and plain["non_speech"] is False
+    assert tagged["text"].startswith("SPEAKER_0: ") and "[laugh]" in tagged["text"], tagged["text"]
+    assert all("[" not in s["text"] for s in tagged["segments"]), tagged["segments"]
+    assert "[" not in plain["text"] and "*" not in plain["text"], plain["text"]
+    for word in ("forced", "liner"):
+        assert word in tagged["text"].lower() and word in plain["text"].lower()
+
+
+def test_two_speakers_of_the_sample_call_get_their_own_lines(server, key, testdata):
+    data = (testdata / "pyannote/sample.wav").read_bytes()
+    result, _ = wait_for_job(server.url, key, submit(server, key, data)["id"])
+    assert result["status"] == "completed" and result["num_speakers"] == 2, result["text"]
+    lines = result["text"].split("\n")
+    assert lines[0].startswith("SPEAKER_0: ") and any(x.startswith("SPEAKER_1: ") for x in lines)
+    speakers = [s["speaker"] for s in result["segments"]]
+    assert speakers[0] == "0" and set(speakers) == {"0", "1"}
+    sheila = next(s for s in result["segments"] if "Sheila" in s["text"])
+    dianne = next(s for s in result["segments"] if "New Jersey" in s["text"])
+    assert sheila["speaker"] != dianne["speaker"]  # who said what, as the reference has it
+
+
 def test_voxgate_transcribe_and_submit_give_the_same_text(server, key, testdata):
     import subprocess
     import sys

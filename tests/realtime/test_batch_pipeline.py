@@ -16,8 +16,10 @@ from realtime.batch.pipeline import (
     check_complete,
     pad_and_filter,
     plan_chunks,
+    regroup_words,
     render_text,
     segment_records,
+    split_by_speaker,
     transcribe_file,
 )
 from tests.conftest import wer
@@ -105,6 +107,42 @@ def test_speakers_follow_diarization_turns_renumbered_by_appearance():
     turns = [SpeakerTurn("spk7", 0, 2.5), SpeakerTurn("spk3", 2.5, 6)]
     assert [s.speaker for s in assign_speakers(segments, turns)] == ["0", "1", "1", "1"]
     assert [s.speaker for s in assign_speakers(segments, None)] == ["0"] * 4
+
+
+def test_a_segment_two_speakers_share_is_split_where_the_speaker_changes():
+    words = [Word(" Yes.", 0.0, 0.4), Word(" No", 1.0, 1.3), Word(" way.", 1.3, 1.6)]
+    segments = [seg("0", "Yes. No way.", 0.0, 1.6, words), seg("0", "Fine.", 3.0, 3.5)]
+    turns = [SpeakerTurn("7", 0.0, 0.5), SpeakerTurn("3", 0.9, 1.7), SpeakerTurn("7", 2.9, 3.6)]
+    out = split_by_speaker(segments, turns)
+    assert [(s.speaker, s.text, s.start, s.end) for s in out] == [
+        ("0", "Yes.", 0.0, 0.4),
+        ("1", "No way.", 1.0, 1.6),
+        ("0", "Fine.", 3.0, 3.5),  # no words: attributed whole
+    ]
+    assert render_text(out) == "SPEAKER_0: Yes.\nSPEAKER_1: No way.\nSPEAKER_0: Fine."
+    assert [s.speaker for s in split_by_speaker(segments, [])] == ["0", "0"]
+
+
+def test_words_left_after_listening_go_back_to_their_segments():
+    from engines.tagging.prosody import Mark
+
+    laugh = Word(" [Laughter]", 0.5, 0.9)
+    words = [Word(" Um...", 0.0, 0.4), laugh, Word(" so", 0.9, 1.1), Word(" yes.", 2.0, 2.3)]
+    segments = [
+        seg("0", "Um... [Laughter] so", 0.0, 1.1, words[:3]),
+        seg("0", "yes.", 2.0, 2.3, words[3:]),
+        seg("0", "[Laughter]", 3.0, 3.4, [Word(" [Laughter]", 3.0, 3.4)]),
+    ]
+    kept = [words[0], words[2], words[3]]
+    marks = [Mark.ELONGATED, Mark.NONE, Mark.EMPHASIS]
+    out = regroup_words(segments, kept, marks)
+    assert [(s.text, s.marks) for s in out] == [
+        ("Um... so", (Mark.ELONGATED, Mark.NONE)),
+        ("yes.", (Mark.EMPHASIS,)),
+    ]  # the segment that held only an annotation is gone
+    tags = [AudioTag("laugh", 0.8, 0.45, 0.9)]
+    assert render_text(out, tags, non_speech=True) == "SPEAKER_0: Um... [laugh] so *yes*."
+    assert render_text(out, tags) == "SPEAKER_0: Um... so yes."
 
 
 def test_check_complete_refuses_a_cut_file_only_when_much_is_missing():

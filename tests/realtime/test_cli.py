@@ -49,7 +49,19 @@ def test_transcribe_json_has_segments_and_words(testdata):
     out = json.loads(result.stdout)
     assert out["language"] == "en" and out["duration"] == pytest.approx(11.0, abs=0.2)
     words = [w for s in out["segments"] for w in s["words"]]
-    assert len(words) >= 20 and words[0]["word"] == "And"
+    assert len(words) >= 20 and words[0]["word"].lower() == "and"
+
+
+@pytest.mark.model
+def test_transcribe_with_speakers_and_non_speech_tags(testdata):
+    result = run(
+        "transcribe", "--speakers", "--non-speech", str(testdata / "mfa/mfa_laughter.flac")
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("SPEAKER_0: ") and "[laugh]" in result.stdout, result.stdout
+    assert "SPEAKER_1" not in result.stdout  # one speaker
+    bad = run("transcribe", "--num-speakers", "0", str(testdata / "mfa/mfa_laughter.flac"))
+    assert bad.returncode == 2 and "--num-speakers" in bad.stderr
 
 
 def test_transcribe_undecodable_file_is_one_line(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import numpy as np
 import pytest
@@ -10,7 +11,13 @@ from openai.types.realtime import RealtimeServerEvent
 from pydantic import TypeAdapter
 
 from engines.base import SpeechEdge, Transcript, TranscriptDelta, VADEvent
-from protocol import RealtimeSession, TranscriptionSession, dump_server_event, parse_client_event
+from protocol import (
+    EXTENSION_PREFIX,
+    RealtimeSession,
+    TranscriptionSession,
+    dump_server_event,
+    parse_client_event,
+)
 from realtime.commands import (
     CancelSynthesis,
     CancelTranscript,
@@ -35,8 +42,12 @@ def make(config=None, **kwargs) -> Session:
 
 def drain(s: Session) -> tuple[list, list]:
     events = s.events_to_send()
-    for event in events:  # every event is valid for the official SDK
-        SDK.validate_json(dump_server_event(event))
+    for event in events:  # every event is valid for the official SDK (ours: for our model)
+        wire = dump_server_event(event)
+        if event.type.startswith(EXTENSION_PREFIX):
+            type(event).model_validate_json(wire)
+        else:
+            SDK.validate_json(wire)
     return events, s.commands()
 
 
@@ -364,3 +375,99 @@ def test_semantic_vad_eagerness_maps_to_silence():
         assert (
             ConfigureVAD(s.vad_options) in commands or eagerness == "auto"
         )  # auto = medium: unchanged
+
+
+def test_transcription_extras_when_the_session_opts_in():
+    from engines.base import AudioTag
+    from realtime.annotation import Annotation, SpeakerSegment
+
+    s = make(TranscriptionSession())
+    send(
+        s,
+        {
+            "type": "session.update",
+            "session": {
+                "type": "transcription",
+                "audio": {
+                    "input": {
+                        "transcription": {
+                            "model": "whisper-1",
+                            "voxgate": {
+                                "non_speech_tags": True,
+                                "speaker_segments": True,
+                                "audio_tag_events": True,
+                            },
+                        },
+                        "turn_detection": None,
+                    }
+                },
+            },
+        },
+    )
+    assert s.extras.speaker_segments and s.extras.non_speech_tags
+    append(s, 1.0)
+    _, commands = send(s, {"type": "input_audio_buffer.commit"})
+    item = commands[0].item_id
+    annotation = Annotation(
+        text="So [laugh] I *really* think so.",
+        plain_text="So I really think so.",
+        speaker="1",
+        segments=(
+            SpeakerSegment("0", 0.25, 0.45, "So"),
+            SpeakerSegment("1", 0.6, 1.9, "I really think so."),
+        ),
+        events=(AudioTag("laugh", 0.68, 0.5, 1.2),),
+        speech_start=0.25,
+        speech_end=1.9,
+    )
+    transcript = Transcript("So [Laughter] I really think so.", "en", 0.0, 2.0)
+    s.receive_transcript(item, transcript, annotation)
+    events, _ = drain(s)  # each one validated by the SDK's own types
+    assert types(events) == [
+        "conversation.item.input_audio_transcription.segment",
+        "conversation.item.input_audio_transcription.segment",
+        "voxgate.input_audio_buffer.audio_tag",
+        "conversation.item.input_audio_transcription.completed",
+        "conversation.item.done",
+    ]
+    first, segment, tag, completed, done = events
+    assert (first.speaker, first.text, first.start, first.end) == ("0", "So", 0.25, 0.45)
+    assert (segment.speaker, segment.text, segment.start, segment.end) == (
+        "1",
+        "I really think so.",
+        0.6,
+        1.9,
+    )
+    assert (tag.label, tag.audio_start_ms, tag.audio_end_ms, tag.item_id) == (
+        "laugh",
+        500,
+        1200,
+        item,
+    )
+    assert completed.transcript == "So [laugh] I *really* think so."
+    wire = json.loads(dump_server_event(completed))
+    assert wire["voxgate"] == {"speaker": "1", "plain_transcript": "So I really think so."}
+    assert done.item.content[0].transcript == completed.transcript
+
+
+def test_no_extras_and_no_extension_field_unless_asked():
+    from realtime.annotation import Annotation
+
+    s = make(TranscriptionSession())
+    send(
+        s,
+        {
+            "type": "session.update",
+            "session": {"type": "transcription", "audio": {"input": {"turn_detection": None}}},
+        },
+    )
+    append(s, 1.0)
+    _, commands = send(s, {"type": "input_audio_buffer.commit"})
+    annotation = Annotation("a [laugh]", "a", "0", (), (), 0.0, 1.0)
+    s.receive_transcript(commands[0].item_id, Transcript("a", "en", 0, 1), annotation)
+    events, _ = drain(s)
+    assert types(events) == [
+        "conversation.item.input_audio_transcription.completed",
+        "conversation.item.done",
+    ]
+    assert events[0].transcript == "a" and "voxgate" not in dump_server_event(events[0])
