@@ -134,6 +134,10 @@ class DiarizationOptions:
         min_turn: Label runs shorter than this (seconds) join their neighbour.
         join_gap: Consecutive items of one speaker closer than this form one turn.
         frame: Resolution of the label timeline in seconds.
+        threads: Threads that embed windows at once (the result does not depend on it).
+            Two: the embedding is most of diarization's cost; measured on
+            physicsworks.wav (203 s, 236 windows, 2 cores) diarize took 2.6 s with one
+            thread and 1.6 s with two.
     """
 
     threshold: float = THRESHOLD
@@ -148,6 +152,7 @@ class DiarizationOptions:
     min_turn: float = 0.5
     join_gap: float = 1.0
     frame: float = 0.02
+    threads: int = 2
 
 
 def diarize(
@@ -261,7 +266,7 @@ def embed_speech(
     return EmbeddedSpeech(
         regions,
         kept,
-        embed_spans(embedder, audio, kept),
+        embed_spans(embedder, audio, kept, threads=opts.threads),
         weights[keep],
         [w for w, k in zip(windows, keep, strict=True) if not k],
     )

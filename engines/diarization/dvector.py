@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -183,7 +185,33 @@ class DVectorEmbedder:
             Unit-norm embedding of shape ``(256,)``: each window's embedding L2-normalised,
             averaged, and normalised again.
         """
-        windows = self.windows(audio)
+        return self._embed_windows(self.windows(audio))
+
+    def embed_many(self, audios: Sequence[PCM], *, threads: int = 1) -> npt.NDArray[np.float32]:
+        """Embed several stretches; the same rows as :meth:`embed` on each, faster.
+
+        The features of every stretch are computed first, on the calling thread (numpy's
+        BLAS serialises concurrent callers), then the ONNX runs spread over ``threads``
+        threads (onnxruntime releases the GIL): measured on 236 windows of 1.5 s, 2.4 s
+        with one thread, about half with two on a 2-core machine.
+
+        Args:
+            audios: Mono int16 stretches at 16 kHz.
+            threads: Threads running the model at once.
+
+        Returns:
+            ``(len(audios), 256)`` unit-norm rows, in order.
+        """
+        windows = [self.windows(a) for a in audios]
+        if not windows:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if threads <= 1 or len(windows) < 2:
+            return np.stack([self._embed_windows(w) for w in windows])
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dvector") as pool:
+            return np.stack(list(pool.map(self._embed_windows, windows)))
+
+    def _embed_windows(self, windows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """The unit-norm mean of the windows' unit-norm embeddings."""
         outputs = [
             self.session.run([self._output], {self._input: windows[i : i + _MAX_BATCH]})[0]
             for i in range(0, len(windows), _MAX_BATCH)

@@ -80,24 +80,27 @@ def mask_noise_floor(audio: PCM, *, level_dbfs: float = NOISE_FLOOR_DBFS) -> PCM
 
 
 def embed_spans(
-    embedder: SpeakerEmbedder, audio: PCM, spans: Sequence[Timed]
+    embedder: SpeakerEmbedder, audio: PCM, spans: Sequence[Timed], *, threads: int = 1
 ) -> npt.NDArray[np.float32]:
     """Embed stretches of one recording, each at equal loudness.
 
     Args:
-        embedder: Any speaker embedder (thread-safe ones may be shared).
+        embedder: Any speaker embedder. One with an ``embed_many(audios, *, threads)``
+            method (the d-vector) gets all stretches at once.
         audio: Mono int16 at 16 kHz.
         spans: Stretches in seconds; parts outside the audio are ignored.
+        threads: Threads an ``embed_many`` may use (the result does not depend on it).
 
     Returns:
         ``(len(spans), embedder.dim)`` unit-norm rows, in the order of ``spans``.
     """
-    rows = [
-        embedder.embed(normalize_loudness(audio[_sample(s.start) : _sample(s.end)])) for s in spans
-    ]
-    if not rows:
+    if not spans:
         return np.zeros((0, embedder.dim), dtype=np.float32)
-    return np.stack(rows).astype(np.float32, copy=False)
+    pieces = [normalize_loudness(audio[_sample(s.start) : _sample(s.end)]) for s in spans]
+    many = getattr(embedder, "embed_many", None)
+    if many is not None:
+        return np.asarray(many(pieces, threads=threads), dtype=np.float32)
+    return np.stack([embedder.embed(p) for p in pieces]).astype(np.float32, copy=False)
 
 
 def _sample(seconds: float) -> int:

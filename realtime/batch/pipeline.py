@@ -33,6 +33,7 @@ import os
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -637,26 +638,34 @@ def transcribe_audio(
         segments.extend(map_transcript(chunk, transcript))
         done += chunk.samples
         report(done / total * asr_share)
+    if (listening or diarizing) and stop():
+        raise Cancelled
     tags: tuple[AudioTag, ...] = ()
-    if listening and stop():
-        raise Cancelled
-    if listening:
-        assert tagger is not None
-        words = [w for seg in segments for w in seg.words]
-        heard = listen(samples, words, tagger=tagger)
-        segments = regroup_words(segments, heard.words, heard.marks)
-        tags = heard.events
-    if diarizing and segments and stop():
-        raise Cancelled
-    if diarizing and segments:
-        assert embedder is not None
-        timed = [w for seg in segments for w in seg.words] or segments
-        turns = diarize(
-            samples, embedder=embedder, words_or_segments=timed, num_speakers=options.num_speakers
-        )
-        segments = split_by_speaker(segments, turns)
-    else:
-        segments = assign_speakers(segments, None)
+    turns: list[SpeakerTurn] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="diarize") as beside:
+        # Diarization runs beside the listening step (each is one ONNX thread; together
+        # they use both cores of a small machine). It works on Whisper's raw words, so
+        # the speakers do not depend on whether non-speech output was asked for.
+        diarized = None
+        if diarizing and segments:
+            assert embedder is not None
+            timed = [w for seg in segments for w in seg.words] or segments
+            diarized = beside.submit(
+                diarize,
+                samples,
+                embedder=embedder,
+                words_or_segments=timed,
+                num_speakers=options.num_speakers,
+            )
+        if listening:
+            assert tagger is not None
+            words = [w for seg in segments for w in seg.words]
+            heard = listen(samples, words, tagger=tagger)
+            segments = regroup_words(segments, heard.words, heard.marks)
+            tags = heard.events
+        if diarized is not None:
+            turns = diarized.result()
+    segments = split_by_speaker(segments, turns or [])  # no turns: all speaker "0"
     report(1.0)
     return BatchTranscript(
         duration=audio.duration,

@@ -68,6 +68,16 @@ def test_embeddings_are_256d_unit_norm_and_deterministic(
     np.testing.assert_array_equal(embedder.embed(jfk), vec)
 
 
+def test_embed_many_gives_the_rows_embed_gives_whatever_the_threads(
+    embedder: DVectorEmbedder, jfk: np.ndarray
+) -> None:
+    pieces = [jfk[i * 8000 : i * 8000 + 24000] for i in range(12)]
+    one_by_one = np.stack([embedder.embed(p) for p in pieces])
+    for threads in (1, 2, 3):
+        np.testing.assert_array_equal(embedder.embed_many(pieces, threads=threads), one_by_one)
+    assert embedder.embed_many([], threads=2).shape == (0, 256)
+
+
 def test_window_count_follows_the_recipe(embedder: DVectorEmbedder, jfk: np.ndarray) -> None:
     # T = 1 + (n - 512) // 160 frames; windows of 80 frames every 40.
     assert MIN_SAMPLES == 13_152
