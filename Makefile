@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.voxgate-installed
 ARGS   ?=
 
-.PHONY: install test-setup serve test lint format models clean lock
+.PHONY: install test-setup serve test lint format models clean lock bench
 
 install: $(STAMP)
 
@@ -43,6 +43,18 @@ format: install
 
 models: install
 	$(VENV)/bin/voxgate models
+
+# Issue 8's benchmarks, one after another: realtime latency, concurrent sessions (also writes
+# bench/concurrency.png), batch /submit against plain faster-whisper. Each starts its own
+# voxgate in-process and appends a section to bench/RESULTS.md; then what diarization and tags
+# cost a batch job (bench/listening.py). About 25 minutes on 2 cores;
+# run it on a quiet machine (other load skews every figure). ARGS goes to each script
+# (e.g. ARGS=--quick: a smoke run of a few minutes that records nothing).
+bench: install
+	$(PY) bench/realtime_latency.py $(ARGS)
+	$(PY) bench/concurrency.py $(ARGS)
+	$(PY) bench/batch.py $(ARGS)
+	$(PY) bench/listening.py $(ARGS)
 
 # Re-pin requirements/constraints.txt from what the current venv resolved.
 lock: install
