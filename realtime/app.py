@@ -11,7 +11,6 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aiohttp import web
@@ -27,6 +26,7 @@ from realtime.client_secrets import ClientSecretStore
 from realtime.demo import add_demo_routes
 from realtime.errors import json_errors_middleware
 from realtime.keys import KeyStore
+from realtime.scheduler import InferenceScheduler
 from realtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,9 +82,13 @@ def create_app(
 
 
 async def _inference_lifespan(app: web.Application) -> AsyncIterator[None]:
-    """Own the inference pool and the engines for the app's lifetime."""
+    """Own the inference scheduler and the engines for the app's lifetime.
+
+    On the way out (after the batch workers stopped) queued work is dropped and the
+    scheduler's threads are joined once the jobs they run end.
+    """
     settings = app[SETTINGS]
-    pool = ThreadPoolExecutor(settings.inference_workers, thread_name_prefix="inference")
+    pool = InferenceScheduler(settings.inference_workers)
     app[INFERENCE] = pool
     try:
         if ENGINES not in app:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from aiohttp import web
 
 from engines.base import Engines
+from realtime.scheduler import InferenceScheduler
 from realtime.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINES = web.AppKey("engines", Engines)
-INFERENCE = web.AppKey("inference", ThreadPoolExecutor)
-"""The bounded pool every blocking engine call runs on (``settings.inference_workers``)."""
+INFERENCE = web.AppKey("inference", InferenceScheduler)
+"""The process's inference scheduler: every blocking engine call runs on its threads
+(``settings.inference_workers``), by priority (see :mod:`realtime.scheduler`)."""

@@ -1,21 +1,25 @@
 """The imperative shell around one :class:`~realtime.session.Session`.
 
 A :class:`SessionRunner` owns the session's engine streams and executes the session's
-commands on the shared, bounded inference pool (never on the event loop), feeding results
-back into the session and handing its events to the transport:
+commands on the process's :class:`~realtime.scheduler.InferenceScheduler` (never on the
+event loop), feeding results back into the session and handing its events to the transport:
 
-* one VAD worker task: chunks queued since the last call are scored in one pool job;
-* one ASR worker task: the stream is thread-confined (one call at a time, in order); queued
-  feeds are batched, a partial request is dropped when a newer partial or the final for
-  the same item is already queued (latest wins), finals are never dropped;
-* one task per response for TTS: the lazy generator is pulled one chunk per pool job, so
+* one VAD worker task: chunks queued since the last call are scored in one URGENT job;
+* one ASR worker task turns ASR commands into jobs of the session's serial
+  :class:`~realtime.scheduler.Lane` at once, without waiting for them: feeds and resets at
+  PARTIAL priority, partial requests as ``latest`` PARTIAL jobs (replaced by a newer one,
+  dropped by the final, skipped under load), the final (and, when the session opted in to
+  transcription extras, the annotation of its utterance:
+  :func:`~realtime.annotation.annotate_utterance`: YAMNet events, prosody marks, the
+  session's online speaker tracker) as one URGENT job, which the feeds before it inherit.
+  A partial is asked for only when audio arrived since the last one. A failing annotation
+  is logged and the plain transcript is delivered;
+* one ASR results task applies partial deltas and finals in submission order;
+* one task per response for TTS: the lazy generator is pulled one chunk per URGENT job, so
   cancellation (``CancelSynthesis``, barge-in, disconnect) lands between chunks.
-* when the session opts in to transcription extras (non-speech tags, speaker segments,
-  audio tag events), the ASR worker keeps the utterance's audio and, after the final
-  transcript, annotates it in one more pool job (:func:`~realtime.annotation.annotate_utterance`:
-  YAMNet events, prosody marks, the session's online speaker tracker). A failure there is
-  logged and the plain transcript is delivered.
 
+Clearing the buffer cancels the item's queued ASR jobs (a partial in flight finishes and
+is discarded); when :meth:`SessionRunner.run` ends the lane is closed the same way.
 All tasks belong to one :class:`asyncio.TaskGroup` per connection (:meth:`run`).
 Engine failures are logged with their traceback and reported to the client without
 internals (``…transcription.failed`` for an item, ``response.done`` failed for speech).
@@ -27,7 +31,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
@@ -39,7 +43,6 @@ from engines.base import (
     ASRStream,
     Engines,
     Transcript,
-    TranscriptDelta,
     VADStream,
 )
 from engines.diarization.online import OnlineSpeakerTracker
@@ -59,6 +62,7 @@ from realtime.commands import (
     RequestPartial,
     Synthesize,
 )
+from realtime.scheduler import Dropped, InferenceScheduler, Priority
 from realtime.session import Session
 
 log = logging.getLogger(__name__)
@@ -73,7 +77,7 @@ class SessionRunner:
     Args:
         session: The sans-I/O session.
         engines: Shared engines (streams are opened here, per session).
-        pool: The bounded inference executor.
+        pool: The process's inference scheduler (the session gets a lane of it).
         dialect: The connection's dialect (for parsing client events).
         emit: Called on the event loop with each server event, in order.
         close: Called on the event loop to close the connection (code, reason).
@@ -83,7 +87,7 @@ class SessionRunner:
         self,
         session: Session,
         engines: Engines,
-        pool: Executor,
+        pool: InferenceScheduler,
         *,
         dialect: Dialect,
         emit: Callable[[ServerEvent], None],
@@ -97,6 +101,8 @@ class SessionRunner:
         self._close = close
         self._vad_queue: asyncio.Queue[_VADCommand] = asyncio.Queue()
         self._asr_queue: asyncio.Queue[_ASRCommand] = asyncio.Queue()
+        self._lane = pool.lane("session")
+        self._results: asyncio.Queue[tuple[_ASRCommand, Future[Any]]] = asyncio.Queue()
         self._vad: VADStream | None = None
         self._asr_opened_with = self._asr_options()
         self._asr: ASRStream = engines.asr.open_stream(self._asr_opened_with)
@@ -118,6 +124,7 @@ class SessionRunner:
                 workers = [
                     group.create_task(self._vad_worker(), name="vad"),
                     group.create_task(self._asr_worker(), name="asr"),
+                    group.create_task(self._asr_results(), name="asr results"),
                 ]
                 self.flush()  # session.created and the initial VAD configuration
                 await self._stopped.wait()
@@ -125,6 +132,7 @@ class SessionRunner:
                     task.cancel()
         finally:
             self._group = None
+            self._lane.close()  # drop queued ASR work, discard what is in flight
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish (idempotent; safe from any task on the loop)."""
@@ -228,95 +236,134 @@ class SessionRunner:
         """Speaker labels are wanted and an embedder is loaded."""
         return self.session.extras.speaker_segments and self._engines.embedder is not None
 
-    async def _annotate(self, transcript: Transcript) -> Annotation | None:
-        """The extras of the utterance just finalised (None when none are wanted)."""
-        audio, self._utterance = self._utterance, []
-        tagging, tracking = self._tagging(), self._tracking()
-        if not (tagging or tracking) or not audio:
-            return None
-        if tracking and self._tracker is None:
-            assert self._engines.embedder is not None
-            self._tracker = OnlineSpeakerTracker(self._engines.embedder)
-        try:
-            result: Annotation = await self._in_pool(
-                partial(
-                    annotate_utterance,
-                    np.concatenate(audio),
-                    transcript,
-                    tagger=self._engines.tagger if tagging else None,  # type: ignore[arg-type]
-                    tracker=self._tracker if tracking else None,
-                )
-            )
-        except Exception:
-            log.exception("annotating the utterance failed; sending the plain transcript")
-            return None
-        return result
-
     def _reopen_asr_if_changed(self) -> None:
         options = self._asr_options()
         if options != self._asr_opened_with:
             self._asr_opened_with = options
             self._asr = self._engines.asr.open_stream(options)
 
+    def _submit(
+        self, fn: Callable[[], Any], priority: Priority, item_id: str, *, latest: bool = False
+    ) -> Future[Any]:
+        return self._lane.submit(fn, priority=priority, latest=latest, tag=item_id)
+
     async def _asr_worker(self) -> None:
+        """Turn ASR commands into lane jobs at once (never waiting for one to run).
+
+        The scheduler orders them (the lane is serial), lets a final pull the feeds before
+        it, and replaces or skips partials; :meth:`_asr_results` applies the results.
+        """
         current: str | None = None  # the item the stream is hearing
+        fresh = False  # audio was fed since the last partial decode was asked for
         while True:
             pending = [await self._asr_queue.get()]
             while not self._asr_queue.empty():
                 pending.append(self._asr_queue.get_nowait())
             for index, command in enumerate(pending):
                 later = pending[index + 1 :]
+                item_id = command.item_id
                 if isinstance(command, FeedTranscriber):
-                    if current not in (None, command.item_id):
-                        await self._in_pool(self._asr.reset)  # an unfinished turn was abandoned
-                    if current != command.item_id:
+                    if current not in (None, item_id):  # an unfinished turn was abandoned
+                        self._track(self._submit(self._asr.reset, Priority.PARTIAL, item_id))
+                    if current != item_id:
                         self._reopen_asr_if_changed()  # language/prompt apply from the next turn
                         self._utterance = []
-                    current = command.item_id
+                    current = item_id
                     if self._tagging() or self._tracking():
                         self._utterance.append(command.chunk.samples)
-                    await self._in_pool(self._asr.feed, command.chunk)
+                    feed = partial(self._asr.feed, command.chunk)
+                    self._track(self._submit(feed, Priority.PARTIAL, item_id))
+                    fresh = True
                 elif isinstance(command, RequestPartial):
                     superseded = any(
-                        isinstance(c, RequestPartial | FinalizeTranscript)
-                        and c.item_id == command.item_id
+                        isinstance(c, RequestPartial | FinalizeTranscript) and c.item_id == item_id
                         for c in later
                     )
-                    if not superseded and command.item_id == current:
-                        await self._partial(command.item_id)
+                    if not superseded and item_id == current and fresh:
+                        future = self._submit(
+                            self._asr.partial, Priority.PARTIAL, item_id, latest=True
+                        )
+                        fresh = _skipped(future)  # a skipped request decoded nothing
+                        self._results.put_nowait((command, future))
                 elif isinstance(command, FinalizeTranscript):
-                    await self._finalize(command.item_id)
-                    current = None
-                elif isinstance(command, CancelTranscript) and command.item_id == current:
-                    await self._in_pool(self._asr.reset)
+                    job = partial(self._finalize, self._asr, self._extras_job())
+                    self._results.put_nowait((command, self._submit(job, Priority.URGENT, item_id)))
+                    current, fresh = None, False
+                elif isinstance(command, CancelTranscript) and item_id == current:
+                    # drop the item's queued feeds and partial; discard a partial in flight
+                    self._lane.cancel(item_id)
+                    self._track(self._submit(self._asr.reset, Priority.PARTIAL, item_id))
                     self._utterance = []
-                    current = None
+                    current, fresh = None, False
 
-    async def _partial(self, item_id: str) -> None:
-        try:
-            deltas: list[TranscriptDelta] = await self._in_pool(self._asr.partial)
-        except Exception:
-            log.exception("partial transcription failed for %s", item_id)
-            return
-        for delta in deltas:
-            self.session.receive_transcript_delta(item_id, delta)
-        self.flush()
+    def _track(self, future: Future[Any]) -> None:
+        """Log a failure of a job whose result nobody awaits (feeds, resets)."""
+        future.add_done_callback(_log_failure)
 
-    async def _finalize(self, item_id: str) -> None:
+    def _extras_job(self) -> Callable[[Transcript], Annotation | None]:
+        """The annotation step of the utterance just finalised, bound now (on the loop)."""
+        audio, self._utterance = self._utterance, []
+        tagging, tracking = self._tagging(), self._tracking()
+        if not (tagging or tracking) or not audio:
+            return lambda _transcript: None
+        if tracking and self._tracker is None:
+            assert self._engines.embedder is not None
+            self._tracker = OnlineSpeakerTracker(self._engines.embedder)
+        tagger = self._engines.tagger if tagging else None
+        tracker = self._tracker if tracking else None
+
+        def annotate(transcript: Transcript) -> Annotation | None:
+            try:
+                return annotate_utterance(
+                    np.concatenate(audio),
+                    transcript,
+                    tagger=tagger,  # type: ignore[arg-type]
+                    tracker=tracker,
+                )
+            except Exception:
+                log.exception("annotating the utterance failed; sending the plain transcript")
+                return None
+
+        return annotate
+
+    @staticmethod
+    def _finalize(
+        stream: ASRStream, annotate: Callable[[Transcript], Annotation | None]
+    ) -> tuple[Transcript, Annotation | None]:
+        """The final transcript and its extras (one URGENT job on a worker thread)."""
         try:
-            transcript: Transcript = await self._in_pool(self._asr.finalize)
+            transcript = stream.finalize()
         except Exception:
-            log.exception("transcription failed for %s", item_id)
             with contextlib.suppress(Exception):
-                await self._in_pool(self._asr.reset)
-            self._utterance = []
-            self.session.receive_transcription_failed(
-                item_id, "The audio could not be transcribed."
-            )
-        else:
-            annotation = await self._annotate(transcript)
-            self.session.receive_transcript(item_id, transcript, annotation)
-        self.flush()
+                stream.reset()
+            raise
+        return transcript, annotate(transcript)
+
+    async def _asr_results(self) -> None:
+        """Apply partial and final results in submission order (the lane's order)."""
+        while True:
+            command, future = await self._results.get()
+            item_id = command.item_id
+            try:
+                result = await asyncio.wrap_future(future)
+            except Dropped:
+                continue
+            except Exception:
+                if isinstance(command, RequestPartial):
+                    log.exception("partial transcription failed for %s", item_id)
+                    continue
+                log.exception("transcription failed for %s", item_id)
+                self.session.receive_transcription_failed(
+                    item_id, "The audio could not be transcribed."
+                )
+            else:
+                if isinstance(command, RequestPartial):
+                    for delta in result:
+                        self.session.receive_transcript_delta(item_id, delta)
+                else:
+                    transcript, annotation = result
+                    self.session.receive_transcript(item_id, transcript, annotation)
+            self.flush()
 
     # --- TTS -------------------------------------------------------------------------------
 
@@ -360,6 +407,22 @@ class SessionRunner:
             self._pool.submit(_close, chunks)
         except RuntimeError:  # the pool is shutting down: close here (nothing else runs it)
             _close(chunks)
+
+
+def _skipped(future: Future[Any]) -> bool:
+    """The scheduler skipped this partial request at once (adaptive cadence)."""
+    if not future.done() or future.cancelled():
+        return False
+    error = future.exception()
+    return isinstance(error, Dropped) and error.reason == "skipped"
+
+
+def _log_failure(future: Future[Any]) -> None:
+    if future.cancelled():
+        return
+    error = future.exception()
+    if error is not None and not isinstance(error, Dropped):
+        log.error("inference job failed", exc_info=error)
 
 
 def _close(chunks: Iterator[bytes]) -> None:

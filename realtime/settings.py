@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         60, ge=10, le=7200, description="Default lifetime of an ephemeral client secret."
     )
     inference_workers: int = Field(
-        2, ge=1, le=64, description="Threads for blocking inference, shared by all sessions."
+        2, ge=1, le=64, description="Threads of the inference scheduler (sessions and batch jobs)."
     )
     demo: Literal["off", "local", "public"] = Field(
         "local",

@@ -21,6 +21,7 @@ import asyncio
 import io
 import json
 import wave
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ from realtime.batch.pipeline import (
     transcribe_file,
 )
 from realtime.errors import json_error
+from realtime.scheduler import Priority
 
 TRANSCRIPTION_FORMATS = frozenset({"json", "text", "srt", "vtt", "verbose_json"})
 SPEECH_RATE = 24_000
@@ -213,11 +215,14 @@ async def create_transcription(request: web.Request) -> web.Response:
         )
         path = await asyncio.to_thread(upload.keep_temporary)
         engines = request.app[ENGINES]
-        loop = asyncio.get_running_loop()
+        # file transcription is batch work: each step is a BATCH job of the scheduler,
+        # and this request's own thread only waits for them
+        steps = partial(request.app[INFERENCE].run, priority=Priority.BATCH)
         try:
-            transcript = await loop.run_in_executor(
-                request.app[INFERENCE],
-                lambda: transcribe_file(path, engines.vad, engines.asr, options, label="file"),
+            transcript = await asyncio.to_thread(
+                lambda: transcribe_file(
+                    path, engines.vad, engines.asr, options, label="file", run_step=steps
+                )
             )
         except NoSpeech:
             transcript = None

@@ -23,6 +23,13 @@ from the word timings and every word takes its turn's speaker; a Whisper segment
 speakers share is split where the speaker changes. Speakers are ``"0"``, ``"1"``… in order
 of first appearance; without an embedder every segment is speaker ``"0"``.
 
+Scheduling: every heavy step (decoding the file, the VAD pass, each chunk's Whisper decode,
+listening, diarization) is called through the ``run_step`` hook. ``voxgate transcribe``
+leaves it out (the step runs on the calling thread); the job worker passes one that runs
+the step on the process's :class:`~realtime.scheduler.InferenceScheduler` at batch
+priority, so a live session's final never queues behind a whole recording, only behind
+at most one chunk. The pipeline itself stays engine- and scheduler-agnostic.
+
 Text (:func:`render_text`): one ``SPEAKER_N:`` line per speaker turn; with ``non_speech`` the
 events go inline between the words at their time and the words carry their marks.
 """
@@ -35,6 +42,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -72,6 +80,15 @@ SUFFIX_PADDING_S = 0.3
 
 MIN_SPEECH_S = 0.25
 """Speech ranges shorter than this (padding excluded) are clicks, not words: dropped."""
+
+
+StepRunner = Callable[[Callable[[], Any]], Any]
+"""Runs one pipeline step (a zero-argument call) and returns its result, or raises."""
+
+
+def run_here(step: Callable[[], Any]) -> Any:
+    """The default :data:`StepRunner`: run the step on the calling thread."""
+    return step()
 
 
 class NoSpeech(AudioDecodeError):
@@ -570,6 +587,7 @@ def transcribe_audio(
     label: str = "audio",
     on_progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    run_step: StepRunner = run_here,
 ) -> BatchTranscript:
     """Run VAD, chunking, ASR, then listening and diarization over a decoded recording.
 
@@ -587,6 +605,9 @@ def transcribe_audio(
         on_progress: Called with the fraction done, in [0, 1], non-decreasing.
         should_stop: Polled between chunks and Whisper segments; when it returns True the
             run stops by raising :class:`Cancelled`.
+        run_step: Runs each heavy step (VAD pass, chunk decode, listening, diarization);
+            it may run it on another thread and must return its result or raise its
+            exception. Diarization and listening may be in flight at once.
 
     Returns:
         The transcript.
@@ -601,7 +622,8 @@ def transcribe_audio(
     report = on_progress or (lambda _fraction: None)
     stop = should_stop or (lambda: False)
     samples = audio.samples
-    ranges = pad_and_filter(speech_segments(vad, samples, BATCH_VAD), len(samples))
+    found = run_step(partial(speech_segments, vad, samples, BATCH_VAD))
+    ranges = pad_and_filter(found, len(samples))
     if not ranges:
         raise NoSpeech(f"{label}: no speech found in {audio.duration:.1f} s of audio")
     chunks = plan_chunks(ranges, round(options.max_chunk_s * SAMPLE_RATE))
@@ -626,11 +648,14 @@ def transcribe_audio(
             heard = base + min(size, round(seconds * SAMPLE_RATE))
             report(min(1.0, heard / total) * asr_share)
 
-        transcript = model.transcribe(
-            pcm,
-            ASROptions(language, options.prompt, options.word_timestamps, verbatim=listening),
-            decode=decode,
-            on_progress=progress,
+        transcript: Transcript = run_step(
+            partial(
+                model.transcribe,
+                pcm,
+                ASROptions(language, options.prompt, options.word_timestamps, verbatim=listening),
+                decode=decode,
+                on_progress=progress,
+            )
         )
         if transcript.language:
             languages[transcript.language] += chunk.samples
@@ -651,16 +676,19 @@ def transcribe_audio(
             assert embedder is not None
             timed = [w for seg in segments for w in seg.words] or segments
             diarized = beside.submit(
-                diarize,
-                samples,
-                embedder=embedder,
-                words_or_segments=timed,
-                num_speakers=options.num_speakers,
+                run_step,
+                partial(
+                    diarize,
+                    samples,
+                    embedder=embedder,
+                    words_or_segments=timed,
+                    num_speakers=options.num_speakers,
+                ),
             )
         if listening:
             assert tagger is not None
             words = [w for seg in segments for w in seg.words]
-            heard = listen(samples, words, tagger=tagger)
+            heard = run_step(partial(listen, samples, words, tagger=tagger))
             segments = regroup_words(segments, heard.words, heard.marks)
             tags = heard.events
         if diarized is not None:
@@ -730,8 +758,12 @@ def transcribe_file(
     label: str | None = None,
     on_progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    run_step: StepRunner = run_here,
 ) -> BatchTranscript:
     """Decode a file (or its bytes) and run :func:`transcribe_audio` on it.
+
+    Decoding is a step of its own (``run_step``); the other arguments are
+    :func:`transcribe_audio`'s.
 
     Raises:
         AudioDecodeError: not decodable, holds no samples, truncated (see
@@ -742,7 +774,7 @@ def transcribe_file(
     if label is None:
         label = "upload" if isinstance(source, bytes) else Path(os.fspath(source)).name
     try:
-        audio = decode_file(source)
+        audio: DecodedAudio = run_step(partial(decode_file, source))
     except AudioDecodeError as exc:  # name the file as the caller knows it
         message = str(exc).split(": ", 1)[-1]
         raise AudioDecodeError(f"{label}: {message}") from exc
@@ -757,4 +789,5 @@ def transcribe_file(
         label=label,
         on_progress=on_progress,
         should_stop=should_stop,
+        run_step=run_step,
     )

@@ -1,16 +1,20 @@
-"""Batch workers: claim jobs, run the pipeline on the inference pool, keep the lease alive.
+"""Batch workers: claim jobs, run the pipeline on the inference scheduler, keep the lease alive.
 
 :class:`BatchWorkers` runs ``count`` worker loops as tasks of the current event loop (in
 ``voxgate serve``'s app, or alone in ``voxgate worker``). Each loop:
 
 1. claims the oldest claimable job (:meth:`JobStore.claim`, off the event loop);
-2. runs decode → VAD → ASR on the shared inference pool (never on the event loop), while a
-   heartbeat renews the lease and records progress every ``min(lease/3, 2 s)``;
+2. runs decode → VAD → ASR on a thread of its own that mostly waits: each heavy step (the
+   decode, the VAD pass, each chunk's Whisper call, listening, diarization) is a job of the
+   process's :class:`~realtime.scheduler.InferenceScheduler` at
+   :attr:`~realtime.scheduler.Priority.BATCH` (below every realtime job), while a heartbeat
+   renews the lease and records progress every ``min(lease/3, 2 s)``;
 3. completes the job, or fails it with a clear ``error_message`` when the audio is bad.
 
 A worker that loses its lease (it stalled past it and another worker took the job) stops
-the pipeline at its next checkpoint and drops the result. On :meth:`BatchWorkers.stop`
-running pipelines stop at their next checkpoint and their jobs are released (returned to
+the pipeline at its next checkpoint (its queued scheduler steps are dropped) and drops the
+result. On :meth:`BatchWorkers.stop` running pipelines stop at their next checkpoint and
+their jobs are released (returned to
 the queue without spending an attempt). A worker killed outright leaves its lease to
 expire; another claim then retries the job.
 """
@@ -28,8 +32,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from engines.base import Engines
 from engines.errors import AudioDecodeError, EngineError
@@ -43,6 +48,7 @@ from realtime.batch.pipeline import (
     transcribe_file,
 )
 from realtime.batch.store import Job, JobResult, JobStore, open_store
+from realtime.scheduler import Dropped, InferenceScheduler, Lane, Priority
 from realtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,13 +98,33 @@ def job_result(
 class _Run:
     """Shared state of one running job: progress out of the thread, stop into it."""
 
-    def __init__(self) -> None:
+    def __init__(self, scheduler: InferenceScheduler, lane: Lane) -> None:
         self.progress = 0.0
         self.stop = threading.Event()
         self.lost = False
+        self._scheduler = scheduler
+        self._lane = lane
 
     def report(self, fraction: float) -> None:
         self.progress = max(self.progress, fraction)
+
+    def halt(self) -> None:
+        """Stop at the next checkpoint; drop the steps still queued on the scheduler."""
+        self.stop.set()
+        self._lane.cancel()
+
+    def step(self, fn: Callable[[], Any]) -> Any:
+        """The pipeline's ``run_step``: one step on the scheduler at batch priority.
+
+        Raises:
+            Cancelled: the run was halted before the step could run or finish.
+        """
+        if self.stop.is_set():
+            raise Cancelled
+        try:
+            return self._scheduler.run(fn, priority=Priority.BATCH, lane=self._lane)
+        except Dropped as exc:
+            raise Cancelled from exc
 
 
 class BatchWorkers:
@@ -108,7 +134,8 @@ class BatchWorkers:
         store: The job queue.
         storage: Where uploaded audio lives.
         engines: Loaded engines (VAD and ASR are used).
-        pool: The bounded inference pool; each running job holds one of its threads.
+        pool: The inference scheduler; a running job's steps are its BATCH jobs, and the
+            job itself waits on a thread of the workers' own (``options.count`` threads).
         options: Claiming and processing options.
         on_change: Called on the event loop with a job id when this process claims it,
             records its progress, or ends it (wakes long-polling readers).
@@ -119,7 +146,7 @@ class BatchWorkers:
         store: JobStore,
         storage: AudioStorage,
         engines: Engines,
-        pool: Executor,
+        pool: InferenceScheduler,
         options: WorkerOptions,
         on_change: Callable[[int], None] | None = None,
     ) -> None:
@@ -133,6 +160,7 @@ class BatchWorkers:
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._runs: set[_Run] = set()
+        self._waiting = ThreadPoolExecutor(options.count, thread_name_prefix="batch-job")
         prefix = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
         self.names = [f"{prefix}:{i}" for i in range(options.count)]
 
@@ -152,10 +180,11 @@ class BatchWorkers:
         """
         self._stopping = True
         for run in self._runs:
-            run.stop.set()
+            run.halt()
         self._wake.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await asyncio.to_thread(self._waiting.shutdown, wait=True)
 
     async def _loop(self, name: str) -> None:
         opts = self.options
@@ -186,13 +215,13 @@ class BatchWorkers:
                 self._on_change(job.id)
 
     async def _process(self, job: Job, name: str) -> None:
-        run = _Run()
+        run = _Run(self._pool, self._pool.lane(f"job {job.id}", serial=False))
         self._runs.add(run)
         if self._stopping:
-            run.stop.set()
+            run.halt()
         loop = asyncio.get_running_loop()
         started = time.monotonic()
-        work = loop.run_in_executor(self._pool, self._pipeline, job, run)
+        work = loop.run_in_executor(self._waiting, self._pipeline, job, run)
         beat = asyncio.create_task(self._heartbeats(job, name, run, work))
         try:
             transcript = await work
@@ -232,7 +261,7 @@ class BatchWorkers:
         log.info("job %d failed: %s", job.id, message)
 
     def _pipeline(self, job: Job, run: _Run) -> BatchTranscript:
-        """Blocking: decode the stored audio and transcribe it (on the inference pool)."""
+        """Blocking: decode and transcribe the stored audio, step by step on the scheduler."""
         return transcribe_file(
             self._storage.path(job.audio_key),
             self._engines.vad,
@@ -243,6 +272,7 @@ class BatchWorkers:
             label=job.filename,
             on_progress=run.report,
             should_stop=run.stop.is_set,
+            run_step=run.step,
         )
 
     async def _heartbeats(
@@ -270,7 +300,7 @@ class BatchWorkers:
             if not held:
                 log.warning("job %d: lease lost by %s; stopping", job.id, name)
                 run.lost = True
-                run.stop.set()
+                run.halt()
                 return
 
 
@@ -301,7 +331,8 @@ def run_workers(settings: Settings, *, say: Callable[[str], None] = print) -> No
     storage = AudioStorage(settings.data_dir / "audio")
 
     async def main() -> None:
-        pool = ThreadPoolExecutor(settings.inference_workers, thread_name_prefix="inference")
+        threads = settings.inference_workers  # no realtime sessions here: batch may use all
+        pool = InferenceScheduler(threads, batch_threads=threads)
         workers = BatchWorkers(store, storage, engines, pool, worker_options(settings))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

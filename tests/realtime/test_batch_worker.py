@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from realtime.batch.store import JobStatus, NewJob
 from realtime.batch.store_sqlite import SQLiteJobStore
 from realtime.batch.watch import JobWatch
 from realtime.batch.worker import BatchWorkers, WorkerOptions
+from realtime.scheduler import InferenceScheduler
 
 
 class GatedASR:
@@ -68,7 +68,7 @@ def setup(tmp_path):
     )
     asr = GatedASR()
     vad = ScriptedVAD([(SpeechEdge.START, 0), (SpeechEdge.END, SAMPLE_RATE)])
-    pool = ThreadPoolExecutor(1)
+    pool = InferenceScheduler(1)
     yield store, storage, Engines(vad=vad, asr=asr), pool, job, asr
     asr.gate.set()
     pool.shutdown(wait=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -14,6 +13,7 @@ from protocol.codec import Dialect
 from realtime.commands import FeedTranscriber, FinalizeTranscript, RequestPartial
 from realtime.ids import SequentialIds
 from realtime.runner import SessionRunner
+from realtime.scheduler import InferenceScheduler
 from realtime.session import Session
 
 
@@ -48,7 +48,7 @@ async def test_partials_coalesce_and_finals_are_never_dropped():
         if event.type == "conversation.item.input_audio_transcription.completed":
             completed.set()
 
-    with ThreadPoolExecutor(2) as pool:
+    with InferenceScheduler(2) as pool:
         runner = SessionRunner(
             session, engines, pool, dialect=Dialect.GA, emit=emit, close=lambda *_: None
         )
@@ -87,7 +87,7 @@ async def test_transcription_language_applies_from_the_next_turn():
         if event.type.endswith(".completed"):
             completed.set()
 
-    with ThreadPoolExecutor(2) as pool:
+    with InferenceScheduler(2) as pool:
         runner = SessionRunner(
             session, engines, pool, dialect=Dialect.GA, emit=emit, close=lambda *_: None
         )
