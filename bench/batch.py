@@ -48,6 +48,9 @@ import aiohttp  # noqa: E402
 
 from bench import common_realtime as rt  # noqa: E402
 from bench import engines as common  # noqa: E402  (bench/engines.py: shared helpers)
+
+TITLE = "batch"
+"""Heading of this script's sections in RESULTS.md."""
 from engines.audio import load_pcm  # noqa: E402
 from engines.base import SAMPLE_RATE  # noqa: E402
 from engines.models import Kind, resolve  # noqa: E402
@@ -194,7 +197,7 @@ def main() -> None:
     for note in notes:
         print(f"- {note}")
     if not (args.quick or args.no_record):
-        common.record(results, notes, common.machine_lines(load_start))
+        common.record(results, notes, common.machine_lines(load_start), title=TITLE)
 
 
 if __name__ == "__main__":

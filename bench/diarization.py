@@ -593,27 +593,6 @@ def bench_cost(
 # --- main -----------------------------------------------------------------------------------
 
 
-def record(results: list[Result], notes: list[str], machine: list[str]) -> None:
-    import datetime as dt
-
-    stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    section = "\n".join(
-        [
-            f"\n## {stamp} — diarization\n",
-            *machine,
-            *(f"- note: {n}" for n in notes),
-            "",
-            table(results),
-            "",
-        ]
-    )
-    if not RESULTS.exists():
-        RESULTS.write_text(common.HEADER)
-    with RESULTS.open("a") as f:
-        f.write(section)
-    progress(f"appended to {RESULTS.relative_to(REPO)}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="repeats of the cost measurement")
@@ -645,7 +624,7 @@ def main() -> None:
     ]
     print("\n".join([*machine, *(f"- note: {n}" for n in notes), "", table(results)]))
     if not (args.quick or args.no_record):
-        record(results, notes, machine)
+        common.record(results, notes, machine, title="diarization")
 
 
 if __name__ == "__main__":

@@ -445,10 +445,12 @@ def bench_tts(names: tuple[str, ...], cache: Path, text: str, repeat: int) -> li
 # --- main -----------------------------------------------------------------------------------
 
 
-def record(results: list[Result], notes: list[str], machine: list[str]) -> None:
+def record(results: list[Result], notes: list[str], machine: list[str], *, title: str = "") -> None:
+    """Append a section (date, ``title``, machine lines, notes, table) to RESULTS.md."""
     stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    heading = f"{stamp} — {title}" if title else stamp
     section = "\n".join(
-        [f"\n## {stamp}\n", *machine, *(f"- note: {n}" for n in notes), "", table(results), ""]
+        [f"\n## {heading}\n", *machine, *(f"- note: {n}" for n in notes), "", table(results), ""]
     )
     if not RESULTS.exists():
         RESULTS.write_text(HEADER)

@@ -95,7 +95,7 @@ def main() -> None:
     for note in notes:
         print(f"- {note}")
     if not (args.quick or args.no_record):
-        common.record(results, notes, common.machine_lines(load_start))
+        common.record(results, notes, common.machine_lines(load_start), title="listening")
 
 
 if __name__ == "__main__":

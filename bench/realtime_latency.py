@@ -46,6 +46,9 @@ sys.path.insert(0, str(REPO))
 
 from bench import common_realtime as rt  # noqa: E402
 from bench import engines as common  # noqa: E402  (bench/engines.py: shared helpers)
+
+TITLE = "realtime latency"
+"""Heading of this script's sections in RESULTS.md."""
 from realtime.loading import load_engines  # noqa: E402
 from realtime.settings import Settings  # noqa: E402
 
@@ -114,7 +117,7 @@ def main() -> None:
     for note in notes:
         print(f"- {note}")
     if not (args.quick or args.no_record):
-        common.record(results, notes, common.machine_lines(load_start))
+        common.record(results, notes, common.machine_lines(load_start), title=TITLE)
 
 
 if __name__ == "__main__":
