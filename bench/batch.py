@@ -48,14 +48,14 @@ import aiohttp  # noqa: E402
 
 from bench import common_realtime as rt  # noqa: E402
 from bench import engines as common  # noqa: E402  (bench/engines.py: shared helpers)
-
-TITLE = "batch"
-"""Heading of this script's sections in RESULTS.md."""
 from engines.audio import load_pcm  # noqa: E402
 from engines.base import SAMPLE_RATE  # noqa: E402
 from engines.models import Kind, resolve  # noqa: E402
 from realtime.loading import load_engines  # noqa: E402
 from realtime.settings import Settings  # noqa: E402
+
+TITLE = "batch"
+"""Heading of this script's sections in RESULTS.md."""
 
 Result, progress = common.Result, common.progress
 

@@ -45,12 +45,12 @@ sys.path.insert(0, str(REPO))
 
 from bench import common_realtime as rt  # noqa: E402
 from bench import engines as common  # noqa: E402  (bench/engines.py: shared helpers)
-
-TITLE = "concurrency"
-"""Heading of this script's sections in RESULTS.md."""
 from bench import pngplot  # noqa: E402
 from realtime.loading import load_engines  # noqa: E402
 from realtime.settings import Settings  # noqa: E402
+
+TITLE = "concurrency"
+"""Heading of this script's sections in RESULTS.md."""
 
 Result, progress, percentile = common.Result, common.progress, common.percentile
 

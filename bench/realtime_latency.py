@@ -46,11 +46,11 @@ sys.path.insert(0, str(REPO))
 
 from bench import common_realtime as rt  # noqa: E402
 from bench import engines as common  # noqa: E402  (bench/engines.py: shared helpers)
+from realtime.loading import load_engines  # noqa: E402
+from realtime.settings import Settings  # noqa: E402
 
 TITLE = "realtime latency"
 """Heading of this script's sections in RESULTS.md."""
-from realtime.loading import load_engines  # noqa: E402
-from realtime.settings import Settings  # noqa: E402
 
 Result, progress = common.Result, common.progress
 
