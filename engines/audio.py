@@ -64,6 +64,11 @@ class DecodedAudio:
         return len(self.samples) / SAMPLE_RATE
 
 
+MIN_SOURCE_RATE = 1_000
+"""Lowest source sample rate :func:`decode_file` accepts. Lower rates only come from damaged
+headers, and upsampling them multiplies the data (a 1 Hz WAV grows 16,000-fold)."""
+
+
 def decode_file(source: str | os.PathLike[str] | bytes) -> DecodedAudio:
     """Decode the first audio stream of a file (or its bytes) to 16 kHz mono int16.
 
@@ -71,7 +76,8 @@ def decode_file(source: str | os.PathLike[str] | bytes) -> DecodedAudio:
     memory stays proportional to the 16 kHz output, not the source.
 
     Raises:
-        AudioDecodeError: not a readable media file, no audio stream, or no samples.
+        AudioDecodeError: not a readable media file, no audio stream, an unsupported codec
+            or a sample rate below :data:`MIN_SOURCE_RATE`, or no samples.
     """
     import av  # PyAV pulls in FFmpeg; import lazily so light tools stay light
 
@@ -84,8 +90,12 @@ def decode_file(source: str | os.PathLike[str] | bytes) -> DecodedAudio:
             stream = next((s for s in container.streams if s.type == "audio"), None)
             if stream is None:
                 raise AudioDecodeError(f"{label}: no audio stream found")
+            if stream.codec_context is None:  # e.g. a WAV whose format tag FFmpeg lacks
+                raise AudioDecodeError(f"{label}: unsupported audio codec")
             codec = stream.codec_context.codec.canonical_name  # "mp3", not decoder "mp3float"
             rate = stream.codec_context.sample_rate or stream.rate
+            if not rate or rate < MIN_SOURCE_RATE:  # a damaged header; 1 Hz would be a bomb
+                raise AudioDecodeError(f"{label}: unsupported sample rate ({rate} Hz)")
             channels = stream.codec_context.channels
             to_mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
             to_16k = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")

@@ -10,6 +10,7 @@ The one way in is :func:`parse_client_event`; the one way out is
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
@@ -94,9 +95,77 @@ def _decode(data: str | bytes) -> Any:
 
 def _recover_event_id(payload: dict[str, Any]) -> str | None:
     event_id = payload.get("event_id")
-    if isinstance(event_id, str) and len(event_id) <= MAX_EVENT_ID_LENGTH:
+    if (
+        isinstance(event_id, str)
+        and len(event_id) <= MAX_EVENT_ID_LENGTH
+        and not _has_surrogate(event_id)
+    ):
         return event_id
     return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone UTF-16 surrogate (which UTF-8 cannot encode)."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+MAX_NESTING_DEPTH = 100
+"""Deepest nesting of arrays and objects accepted in a client event. Free-form fields
+(``tools[].parameters``, ``tracing.metadata``, ``prompt.variables``) are echoed back in
+``session.updated``, and pydantic refuses to serialise much deeper than 250 levels."""
+
+
+def _unsendable(value: object) -> tuple[str, str] | None:
+    r"""Find what in a decoded payload could not be sent back to the client.
+
+    Two things parse as JSON but break any reply that echoes them: a string (or key)
+    holding an unpaired surrogate (``json`` decodes ``"\ud800"`` to a Python string that
+    UTF-8 cannot encode) and nesting deeper than :data:`MAX_NESTING_DEPTH`. Both are
+    refused at the door. Iterative, so nesting as deep as ``json`` accepts cannot exhaust
+    the stack.
+
+    Returns:
+        ``(path, problem)`` for the first offender, or ``None``.
+    """
+    stack: list[tuple[object, tuple[str, ...]]] = [(value, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if _has_surrogate(node):
+                return _join(path), "text holds an unpaired UTF-16 surrogate escape"
+            continue
+        if not isinstance(node, dict | list):
+            continue
+        if len(path) >= MAX_NESTING_DEPTH:
+            return _join(path[:1]), f"nested deeper than {MAX_NESTING_DEPTH} levels"
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if _has_surrogate(key):  # the key itself cannot be quoted back
+                    return _join(path), "a key holds an unpaired UTF-16 surrogate escape"
+                stack.append((child, (*path, f".{key}")))
+        else:
+            stack.extend((child, (*path, f"[{i}]")) for i, child in enumerate(node))
+    return None
+
+
+def _join(path: tuple[str, ...]) -> str:
+    return "".join(path).removeprefix(".")
+
+
+def _reject_unsendable(payload: object, event_id: str | None = None) -> None:
+    found = _unsendable(payload)
+    if found is not None:
+        path, problem = found
+        where = f"'{path}'" if path else "the event"
+        raise InvalidEvent(
+            f"Invalid value for {where}: {problem}.",
+            code=ErrorCode.INVALID_VALUE,
+            param=path or None,
+            event_id=event_id,
+        )
 
 
 def _supported_types() -> str:
@@ -134,6 +203,7 @@ def parse_client_event(data: str | bytes, dialect: Dialect = Dialect.GA) -> Clie
             code=ErrorCode.INVALID_EVENT,
         )
     event_id = _recover_event_id(payload)
+    _reject_unsendable(payload, event_id)
     if "type" not in payload:
         raise InvalidEvent(
             "The 'type' field is missing.", code=ErrorCode.INVALID_EVENT, event_id=event_id
@@ -177,6 +247,7 @@ def parse_session_config(data: object, dialect: Dialect = Dialect.GA) -> Session
             ``session``.
     """
     event = {"type": "session.update", "session": data}
+    _reject_unsendable(data)
     try:
         ga = beta.client_event_to_ga(event, beta=dialect is Dialect.BETA)
         return _SESSION.validate_python(ga["session"])

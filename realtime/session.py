@@ -293,7 +293,11 @@ class Session:
                 case ResponseCancel():
                     self._cancel_response(event.response_id)
                 case OutputAudioBufferClear():
-                    self._send(ev.OutputAudioBufferCleared(event_id=self._ids("event")))
+                    # The SDK requires response_id: the latest response's ("" before any).
+                    last = self._response.id if self._response is not None else ""
+                    self._send(
+                        ev.OutputAudioBufferCleared(event_id=self._ids("event"), response_id=last)
+                    )
         except InvalidEvent as exc:
             self.receive_invalid_event(exc.with_event_id(event.event_id))
 
@@ -474,7 +478,12 @@ class Session:
 
     def receive_synthesis_failed(self, response_id: str, message: str) -> None:
         """The speech engine failed for a response."""
-        if self._response is not None and self._response.id == response_id:
+        response = self._response
+        if (
+            response is not None
+            and response.id == response_id
+            and response.state is ResponseState.SPEAKING
+        ):  # a late failure for a finished or cancelled response changes nothing
             self._finish_response("failed", error=message)
 
     # --- input audio -----------------------------------------------------------------------
@@ -922,6 +931,7 @@ class Session:
         response = self._response
         assert response is not None
         response.state = ResponseState.DONE
+        response.awaiting_item = None  # a transcript arriving later must not revive it
         output = []
         if response.item_announced and response.item_id is not None:
             ids = {
