@@ -94,6 +94,7 @@ from engines.diarization.online import SHORT_THRESHOLD as ONLINE_SHORT  # noqa: 
 from engines.diarization.online import THRESHOLD as ONLINE_THRESHOLD  # noqa: E402
 from engines.diarization.online import OnlineSpeakerTracker  # noqa: E402
 from engines.diarization.regions import vad_regions  # noqa: E402
+from engines.diarization.utterance import diarize_utterance  # noqa: E402
 from engines.models import default_cache_dir, ensure  # noqa: E402
 from engines.vad.silero import SileroVAD  # noqa: E402
 
@@ -233,25 +234,13 @@ def bench_der(corpus: Corpus, embedder: DVectorEmbedder, vad: SileroVAD) -> list
 def realtime_flow(
     audio: PCM, words: list[Word], embedder: DVectorEmbedder, vad: SileroVAD
 ) -> list[SpeakerTurn]:
-    """As the realtime annotation: each VAD utterance diarized on its words, its local
-    speakers mapped to session speakers by ``OnlineSpeakerTracker.observe_speakers``."""
+    """As the realtime session: each VAD utterance through ``diarize_utterance``."""
     tracker = OnlineSpeakerTracker(embedder)
     session: list[SpeakerTurn] = []
     for begin, end in utterance_spans(vad, audio):
-        utterance = audio[begin:end]
         t0, t1 = begin / SAMPLE_RATE, end / SAMPLE_RATE
-        local = [Word(w.text, w.start - t0, w.end - t0) for w in words if t0 <= w.start < t1]
-        if not local:
-            session.append(SpeakerTurn(tracker.observe(utterance), t0, t1))
-            continue
-        turns = diarize(utterance, embedder=embedder, words_or_segments=local)
-        pieces: dict[str, list[PCM]] = {}
-        for t in turns:
-            pieces.setdefault(t.speaker, []).append(
-                utterance[round(t.start * SAMPLE_RATE) : round(t.end * SAMPLE_RATE)]
-            )
-        names = tracker.observe_speakers(pieces)
-        session += [SpeakerTurn(names[t.speaker], t.start + t0, t.end + t0) for t in turns]
+        local = [w for w in words if t0 <= w.start < t1]
+        session += diarize_utterance(audio[begin:end], local, tracker, offset=t0)
     return session
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engines.base import PCM, SAMPLE_RATE, AudioTag, SpeakerTurn, Transcript, Word
-from engines.diarization.batch import assign_speakers, diarize
+from engines.base import PCM, AudioTag, Transcript, Word
+from engines.diarization.batch import assign_speakers
 from engines.diarization.online import OnlineSpeakerTracker
+from engines.diarization.utterance import diarize_utterance
 from engines.listening import listen
 from engines.tagging.inline import inline_text
 from engines.tagging.yamnet import YamnetTagger
@@ -120,40 +121,20 @@ def speaker_segments(
 ) -> tuple[SpeakerSegment, ...]:
     """Cut an utterance where the speaker changes and name each piece's speaker.
 
-    The utterance is diarized on its own with the batch diarizer
-    (:func:`engines.diarization.batch.diarize`, over its words); the session's tracker
-    then maps each local speaker (all their pieces together) to a session speaker, never
-    two local speakers to the same one
-    (:meth:`~engines.diarization.online.OnlineSpeakerTracker.observe_speakers`).
-    Consecutive pieces that land on the same session speaker are joined. An utterance
-    without words is one segment.
+    The turns come from :func:`engines.diarization.utterance.diarize_utterance` (the batch
+    diarizer on the utterance's words, then the session's tracker); each word takes the
+    speaker of the turn that overlaps it most, and consecutive words of one speaker form a
+    segment. An utterance without words is one segment.
     """
-    start = transcript.start
+    turns = diarize_utterance(audio, words, tracker, offset=transcript.start)
     if not words:
-        label = tracker.observe(audio)
-        return (SpeakerSegment(label, transcript.start, transcript.end, ""),)
-    local = [Word(w.text, w.start - start, w.end - start, w.probability) for w in words]
-    turns = diarize(audio, embedder=tracker.embedder, words_or_segments=local)
-    turns = turns or [SpeakerTurn("0", local[0].start, local[-1].end)]
-    owner = [label or "0" for label in assign_speakers(local, turns)]
-    runs: list[list[int]] = []  # word indices, one list per run of one local speaker
-    for i, label in enumerate(owner):
-        if not runs or owner[runs[-1][0]] != label:
-            runs.append([])
-        runs[-1].append(i)
-    pieces: dict[str, list[PCM]] = {}
-    for run in runs:
-        first, last = local[run[0]], local[run[-1]]
-        piece = audio[round(first.start * SAMPLE_RATE) : round(last.end * SAMPLE_RATE)]
-        pieces.setdefault(owner[run[0]], []).append(piece)
-    names = tracker.observe_speakers(pieces)
+        return (SpeakerSegment(turns[0].speaker, transcript.start, transcript.end, ""),)
+    owner = [label or turns[0].speaker for label in assign_speakers(words, turns)]
     out: list[SpeakerSegment] = []
-    for run in runs:
-        label = names.get(owner[run[0]]) or next(iter(names.values()), "0")
-        text = inline_text([words[i] for i in run])
-        begin, end = words[run[0]].start, words[run[-1]].end
-        if out and out[-1].speaker == label:
-            previous = out.pop()
-            text, begin = f"{previous.text} {text}", previous.start
-        out.append(SpeakerSegment(label, begin, end, text))
+    first = 0
+    for i in range(1, len(words) + 1):
+        if i == len(words) or owner[i] != owner[first]:
+            run = words[first:i]
+            out.append(SpeakerSegment(owner[first], run[0].start, run[-1].end, inline_text(run)))
+            first = i
     return tuple(out)

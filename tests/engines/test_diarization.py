@@ -53,6 +53,7 @@ from engines.diarization.metrics import (
 )
 from engines.diarization.online import OnlineSpeakerTracker
 from engines.diarization.regions import SpeechRegion, embedding_windows, speech_regions
+from engines.diarization.utterance import diarize_utterance
 from engines.diarization.voicing import voiced_fractions
 from tests.conftest import wer
 
@@ -863,20 +864,9 @@ def test_realtime_flow_on_the_sample(embedder, vad, words_of, testdata: Path) ->
     tracker = OnlineSpeakerTracker(embedder)
     session: list[SpeakerTurn] = []
     for begin, end in _utterance_spans(vad, audio):
-        utterance = audio[begin:end]
         t0, t1 = begin / SAMPLE_RATE, end / SAMPLE_RATE
-        local = [Word(w.text, w.start - t0, w.end - t0) for w in words if t0 <= w.start < t1]
-        if not local:
-            session.append(SpeakerTurn(tracker.observe(utterance), t0, t1))
-            continue
-        turns = diarize(utterance, embedder=embedder, words_or_segments=local)
-        pieces: dict[str, list[np.ndarray]] = {}
-        for t in turns:
-            pieces.setdefault(t.speaker, []).append(
-                utterance[round(t.start * SAMPLE_RATE) : round(t.end * SAMPLE_RATE)]
-            )
-        names = tracker.observe_speakers(pieces)
-        session += [SpeakerTurn(names[t.speaker], t.start + t0, t.end + t0) for t in turns]
+        local = [w for w in words if t0 <= w.start < t1]
+        session += diarize_utterance(audio[begin:end], local, tracker, offset=t0)
     assert _speakers(session) == {"0", "1"}
     assert diarization_error_rate(reference, session, collar=0.25) <= 0.20  # measured 0.176
 
