@@ -47,7 +47,9 @@ models: install
 # Issue 8's benchmarks, one after another: realtime latency, concurrent sessions (also writes
 # bench/concurrency.png), batch /submit against plain faster-whisper. Each starts its own
 # voxgate in-process and appends a section to bench/RESULTS.md; then what diarization and tags
-# cost a batch job (bench/listening.py). About 25 minutes on 2 cores;
+# cost a batch job (bench/listening.py); last, issue 9's load test (bench/load.py: 50 realtime
+# sessions × 2 rounds, then 200 /submit at once; PASS/FAIL on errors and on tasks and threads
+# returning to their baseline, exit status 1 on FAIL; ~6 min). About 30 minutes on 2 cores;
 # run it on a quiet machine (other load skews every figure). ARGS goes to each script
 # (e.g. ARGS=--quick: a smoke run of a few minutes that records nothing).
 bench: install
@@ -55,6 +57,7 @@ bench: install
 	$(PY) bench/concurrency.py $(ARGS)
 	$(PY) bench/batch.py $(ARGS)
 	$(PY) bench/listening.py $(ARGS)
+	$(PY) bench/load.py $(ARGS)
 
 # Re-pin requirements/constraints.txt from what the current venv resolved.
 lock: install

@@ -8,6 +8,7 @@ reads works: wav, flac, mp3, ogg/opus, m4a/aac, webm.
 from __future__ import annotations
 
 import io
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy.typing as npt
 import soxr
 
 from engines.base import PCM, SAMPLE_RATE
-from engines.errors import AudioDecodeError
+from engines.errors import AudioDecodeError, AudioTooLong
 
 FloatAudio = npt.NDArray[np.float32]
 
@@ -69,13 +70,23 @@ MIN_SOURCE_RATE = 1_000
 headers, and upsampling them multiplies the data (a 1 Hz WAV grows 16,000-fold)."""
 
 
-def decode_file(source: str | os.PathLike[str] | bytes) -> DecodedAudio:
+def decode_file(
+    source: str | os.PathLike[str] | bytes, *, max_seconds: float | None = None
+) -> DecodedAudio:
     """Decode the first audio stream of a file (or its bytes) to 16 kHz mono int16.
 
     Channels are averaged by FFmpeg's downmix; resampling is streamed through soxr, so
     memory stays proportional to the 16 kHz output, not the source.
 
+    Args:
+        source: A path, or the file's bytes.
+        max_seconds: Longest decoded length accepted. Counted on the decoded samples (a
+            header's declared duration is not trusted), and decoding stops at the first
+            frame past it, so a small compressed file of hours of silence costs at most
+            ``max_seconds`` of samples. None: no limit (trusted, local files).
+
     Raises:
+        AudioTooLong: the decoded audio passed ``max_seconds`` (an AudioDecodeError).
         AudioDecodeError: not a readable media file, no audio stream, an unsupported codec
             or a sample rate below :data:`MIN_SOURCE_RATE`, or no samples.
     """
@@ -100,9 +111,18 @@ def decode_file(source: str | os.PathLike[str] | bytes) -> DecodedAudio:
             to_mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
             to_16k = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
             pieces: list[PCM] = []
+            limit_s = math.inf if max_seconds is None else float(max_seconds)
+            decoded = 0
             for frame in container.decode(stream):
                 for mono in to_mono.resample(frame):
                     pieces.append(float_to_int16(to_16k.resample_chunk(_plane(mono))))
+                    decoded += len(pieces[-1])
+                if decoded > limit_s * SAMPLE_RATE:  # stop now: never decode the rest
+                    raise AudioTooLong(
+                        f"{label}: the audio is longer than the limit of {limit_s:g} s "
+                        "(max_audio_seconds)",
+                        limit_s=limit_s,
+                    )
             for mono in to_mono.resample(None):
                 pieces.append(float_to_int16(to_16k.resample_chunk(_plane(mono))))
             pieces.append(float_to_int16(to_16k.resample_chunk(np.zeros(0, np.float32), last=True)))

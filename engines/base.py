@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -60,10 +60,17 @@ class EngineInfo:
 
 
 class SpeechEdge(enum.Enum):
-    """A speech boundary."""
+    """A speech boundary.
+
+    ``PAUSE`` and ``RESUME`` are hints, reported only when :attr:`VADOptions.pause_ms` asks
+    for them: inside speech, silence began at ``sample`` and has lasted ``pause_ms`` (an END
+    may follow, at the same sample), or the speech went on after such a pause.
+    """
 
     START = "start"
     END = "end"
+    PAUSE = "pause"
+    RESUME = "resume"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +96,15 @@ class VADOptions:
         threshold: Speech probability above which a frame counts as speech.
         prefix_padding_ms: Audio kept before the detected start.
         silence_duration_ms: Silence needed to end speech.
+        pause_ms: Also report PAUSE after this much silence inside speech, and RESUME when
+            speech goes on after it (None: only START and END). Used for speculative
+            finals; no effect unless shorter than ``silence_duration_ms``.
     """
 
     threshold: float = 0.5
     prefix_padding_ms: int = 300
     silence_duration_ms: int = 500
+    pause_ms: int | None = None
 
 
 class FrameScorer(Protocol):
@@ -254,6 +265,19 @@ class ASRStream(Protocol):
 
     def reset(self) -> None:
         """Drop the current utterance."""
+        ...
+
+
+@runtime_checkable
+class SpeculativeASRStream(ASRStream, Protocol):
+    """An ASR stream that can decode its final ahead of time, during a pause."""
+
+    def speculate(self, token: int) -> None:
+        """Decode the utterance so far as its final would; keep it under ``token``."""
+        ...
+
+    def finalize(self, speculation: int | None = None) -> Transcript:  # type: ignore[override]
+        """End the utterance, reusing the decode kept under ``speculation`` if stored."""
         ...
 
 

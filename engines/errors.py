@@ -5,6 +5,7 @@ Tree::
     EngineError(retryable)        an engine could not do what was asked
     ├── ModelNotFound             a model's files are missing or corrupt (message names the fix)
     └── AudioDecodeError          input audio could not be decoded
+        └── AudioTooLong          decoded audio passed the length limit
 
 Messages are safe to show to an operator on one line; they never carry tracebacks.
 """
@@ -33,3 +34,15 @@ class ModelNotFound(EngineError):
 
 class AudioDecodeError(EngineError):
     """The input is not audio that can be decoded (corrupt, empty, or an unknown format)."""
+
+
+class AudioTooLong(AudioDecodeError):
+    """The recording decodes to more than the allowed length (decoding stopped there).
+
+    Attributes:
+        limit_s: The limit, in seconds.
+    """
+
+    def __init__(self, message: str, *, limit_s: float) -> None:
+        super().__init__(message)
+        self.limit_s = limit_s

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
 
 from engines.base import Engines
-from realtime import __version__, transport
+from realtime import __version__, cors, metrics, ratelimit, transport
 from realtime.app_keys import ENGINES, INFERENCE, SETTINGS
 from realtime.auth import CLIENT_SECRETS, KEYSTORE, auth_middleware
 from realtime.batch import api as batch_api
@@ -40,9 +42,18 @@ def model_label(settings: Settings) -> str:
 async def health(request: web.Request) -> web.Response:
     """``GET /health``: liveness and version, no auth (Fluxions reference shape)."""
     settings = request.app[SETTINGS]
+    # with several server processes, say which one answered (rolling reloads, debugging)
+    headers = {"X-Voxgate-Worker": str(os.getpid())} if settings.workers > 1 else None
     return web.json_response(
-        {"status": "ok", "version": __version__, "model": model_label(settings)}
+        {"status": "ok", "version": __version__, "model": model_label(settings)},
+        headers=headers,
     )
+
+
+def _queue_depth(app: web.Application) -> int | None:
+    """Batch jobs waiting in the app's job store (blocking), or None before it opens."""
+    store = app.get(batch_api.JOB_STORE)
+    return None if store is None else store.queue_depth()
 
 
 def create_app(
@@ -63,7 +74,14 @@ def create_app(
             (SQLite in the data directory when unset).
     """
     app = web.Application(
-        middlewares=[json_errors_middleware, auth_middleware],
+        # CORS first (preflights carry no key); the rate limit after auth (it needs the key)
+        middlewares=[
+            metrics.metrics_middleware,  # outermost: counts every error response
+            cors.cors_middleware,
+            json_errors_middleware,
+            auth_middleware,
+            ratelimit.rate_limit_middleware,
+        ],
         client_max_size=settings.max_upload_bytes,
     )
     app[SETTINGS] = settings
@@ -71,6 +89,9 @@ def create_app(
     if engines is not None:
         app[ENGINES] = engines
     app[CLIENT_SECRETS] = ClientSecretStore()
+    metrics.setup(app, queue_depth=partial(_queue_depth, app))
+    cors.setup(app)
+    ratelimit.setup(app)
     app.cleanup_ctx.append(_inference_lifespan)
     app.router.add_get("/health", health)
     transport.setup(app)
@@ -119,26 +140,41 @@ def ensure_first_key(keystore: KeyStore, say: Callable[[str], None]) -> None:
 
 
 async def _run(app: web.Application, settings: Settings, ready: Callable[[str], None]) -> None:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
-    sockets = site._server.sockets if site._server is not None else ()  # type: ignore[union-attr]
-    port = sockets[0].getsockname()[1] if sockets else settings.port
-    ready(f"http://{settings.host}:{port}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before loading: a stop then is orderly too
         loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
     try:
-        await stop.wait()
+        if not stop.is_set():
+            # workers > 1: sibling processes listen on the same port (SO_REUSEPORT)
+            reuse_port = True if settings.workers > 1 else None
+            site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)
+            await site.start()
+            server = site._server
+            sockets = server.sockets if server is not None else ()  # type: ignore[union-attr]
+            port = sockets[0].getsockname()[1] if sockets else settings.port
+            ready(f"http://{settings.host}:{port}")
+            await stop.wait()
         log.info("shutting down")
     finally:
         await runner.cleanup()
 
 
-def serve(settings: Settings, *, say: Callable[[str], None] = print) -> None:
-    """Run the gateway until SIGINT/SIGTERM (blocking). Uses uvloop where available."""
+def serve(
+    settings: Settings,
+    *,
+    say: Callable[[str], None] = print,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run the gateway until SIGINT/SIGTERM (blocking). Uses uvloop where available.
+
+    Args:
+        settings: The configuration (``workers > 1``: the port is shared, SO_REUSEPORT).
+        say: Prints the first-run key and the "listening on" line.
+        on_ready: Called with the base URL once the server accepts connections.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keystore = KeyStore(settings.database_path)
     ensure_first_key(keystore, say)
@@ -147,6 +183,8 @@ def serve(settings: Settings, *, say: Callable[[str], None] = print) -> None:
     def ready(url: str) -> None:
         say(f"voxgate {__version__} listening on {url}  (health: {url}/health)")
         sys.stdout.flush()
+        if on_ready is not None:
+            on_ready(url)
 
     loop_factory = None
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import os
 import sys
 import typing
@@ -36,6 +35,8 @@ SERVER_SETTINGS = (
     "host",
     "port",
     "log_level",
+    "log_format",
+    "workers",
     "max_upload_bytes",
     "responder",
     "max_sessions",
@@ -44,6 +45,8 @@ SERVER_SETTINGS = (
     "client_secret_ttl_s",
     "inference_workers",
     "demo",
+    "rate_limit_per_minute",
+    "cors_origins",
 )
 DATA_SETTINGS = ("data_dir",)
 BATCH_SETTINGS = (
@@ -51,6 +54,7 @@ BATCH_SETTINGS = (
     "batch_workers",
     "batch_lease_s",
     "batch_max_attempts",
+    "max_audio_seconds",
     "signed_url_ttl_s",
     "public_url",
 )
@@ -122,7 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         parents=[_server_options(), _data_options(), _batch_options(), _model_options()],
         help="run the gateway",
-        description="Run the gateway. Creates and prints an API key on first run.",
+        description="Run the gateway. Creates and prints an API key on first run. With "
+        "--workers N, N server processes share the port (SO_REUSEPORT); the parent restarts "
+        "a worker that dies, forwards SIGTERM/SIGINT, and on SIGHUP replaces the workers one "
+        "at a time (a new one listens before an old one drains and stops).",
     )
     serve.set_defaults(handler=cmd_serve)
 
@@ -181,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser(
         "worker",
         parents=[
-            _setting_flags("worker", ("log_level", "inference_workers")),
+            _setting_flags("worker", ("log_level", "log_format", "inference_workers")),
             _data_options(),
             _batch_options(),
             _model_options(),
@@ -289,13 +296,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the gateway."""
     from realtime.app import serve
     from realtime.loading import check_models
+    from realtime.logs import configure as configure_logging
 
     settings = settings_from(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
     check_models(settings, progress=_progress_bar)
+    if settings.workers > 1:
+        from realtime.supervisor import supervise
+
+        return supervise(settings)
     serve(settings)
     return 0
 
@@ -498,12 +507,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from realtime.batch.worker import run_workers
     from realtime.errors import ConfigurationError
     from realtime.loading import check_models
+    from realtime.logs import configure as configure_logging
 
     settings = settings_from(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
     if settings.batch_workers < 1:
         raise ConfigurationError("voxgate worker needs --batch-workers 1 or more")
     check_models(settings, progress=_progress_bar)

@@ -14,6 +14,13 @@ event loop), feeding results back into the session and handing its events to the
   session's online speaker tracker) as one URGENT job, which the feeds before it inherit.
   A partial is asked for only when audio arrived since the last one. A failing annotation
   is logged and the plain transcript is delivered;
+* speculative finals: the VAD stream also reports a PAUSE once the speaker has been silent
+  for :data:`SPECULATE_AFTER_MS` (and RESUME if they go on). On a PAUSE the ASR stream
+  decodes its final ahead of time (a ``latest`` PARTIAL job, dropped when the final joins
+  the lane before it started, never skipped by adaptive cadence: skipping it would save no
+  work, the final would do it; no partials are asked for during the pause); if the
+  turn then ends with no RESUME, the final reuses that decode, so it arrives about a
+  silence duration sooner. Streams without ``speculate`` are finalised as before;
 * one ASR results task applies partial deltas and finals in submission order;
 * one task per response for TTS: the lazy generator is pulled one chunk per URGENT job, so
   cancellation (``CancelSynthesis``, barge-in, disconnect) lands between chunks.
@@ -29,9 +36,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -42,12 +51,22 @@ from engines.base import (
     ASROptions,
     ASRStream,
     Engines,
+    SpeculativeASRStream,
+    SpeechEdge,
     Transcript,
+    VADEvent,
+    VADOptions,
     VADStream,
 )
 from engines.diarization.online import OnlineSpeakerTracker
 from engines.tts.output import synthesize_to
-from protocol import InvalidEvent, ServerEvent, TranscriptionSession, parse_client_event
+from protocol import (
+    ClientEvent,
+    InvalidEvent,
+    ServerEvent,
+    TranscriptionSession,
+    parse_client_event,
+)
 from protocol.codec import Dialect
 from realtime.annotation import Annotation, annotate_utterance
 from realtime.commands import (
@@ -67,7 +86,21 @@ from realtime.session import Session
 
 log = logging.getLogger(__name__)
 
-_ASRCommand = FeedTranscriber | RequestPartial | FinalizeTranscript | CancelTranscript
+SPECULATE_AFTER_MS = 120
+"""Silence inside speech after which the final is decoded ahead of time (VAD PAUSE).
+
+Short enough to leave most of a 500 ms ``silence_duration_ms`` for the decode; long enough
+that the gaps between words (mostly under 100 ms) rarely start one for nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class _SpeechHint:
+    """A VAD PAUSE or RESUME, passed from the VAD worker to the ASR worker."""
+
+    edge: SpeechEdge
+
+
+_ASRCommand = FeedTranscriber | RequestPartial | FinalizeTranscript | CancelTranscript | _SpeechHint
 _VADCommand = ConfigureVAD | DetectSpeech
 
 
@@ -81,6 +114,7 @@ class SessionRunner:
         dialect: The connection's dialect (for parsing client events).
         emit: Called on the event loop with each server event, in order.
         close: Called on the event loop to close the connection (code, reason).
+        observe: Called on the event loop with each parsed client event (metrics).
     """
 
     def __init__(
@@ -92,6 +126,7 @@ class SessionRunner:
         dialect: Dialect,
         emit: Callable[[ServerEvent], None],
         close: Callable[[int, str], None],
+        observe: Callable[[ClientEvent], None] | None = None,
     ) -> None:
         self.session = session
         self._engines = engines
@@ -99,6 +134,7 @@ class SessionRunner:
         self._dialect = dialect
         self._emit = emit
         self._close = close
+        self._observe = observe
         self._vad_queue: asyncio.Queue[_VADCommand] = asyncio.Queue()
         self._asr_queue: asyncio.Queue[_ASRCommand] = asyncio.Queue()
         self._lane = pool.lane("session")
@@ -108,6 +144,7 @@ class SessionRunner:
         self._asr: ASRStream = engines.asr.open_stream(self._asr_opened_with)
         self._speaking: dict[str, asyncio.Task[None]] = {}
         self._utterance: list[PCM] = []  # the current item's audio, kept only for extras
+        self._lost: set[str] = set()  # items a feed failed for (touched by lane jobs only)
         self._tracker: OnlineSpeakerTracker | None = None
         self._group: asyncio.TaskGroup | None = None
         self._stopped = asyncio.Event()
@@ -153,6 +190,8 @@ class SessionRunner:
             self.session.receive_invalid_event(exc)
         else:
             self.session.receive_client_event(event)
+            if self._observe is not None:
+                self._observe(event)
         self.flush()
 
     def flush(self) -> None:
@@ -197,8 +236,7 @@ class SessionRunner:
                 batch.append(self._vad_queue.get_nowait())
             for command in batch:
                 if isinstance(command, ConfigureVAD):
-                    options = command.options
-                    self._vad = None if options is None else self._engines.vad.open_stream(options)
+                    self._vad = self._open_vad(command.options)
             chunks = [c.chunk for c in batch if isinstance(c, DetectSpeech)]
             stream = self._vad
             if stream is None or not chunks:
@@ -206,13 +244,31 @@ class SessionRunner:
             try:
                 events = await self._in_pool(_feed_all, stream, chunks)
             except Exception:
-                log.exception("VAD failed; resetting the stream")
-                self._vad = None
+                log.exception("VAD failed; reopening the stream")
+                # turn detection goes on from the next chunk
+                self._vad = self._open_vad(self.session.vad_options)
                 self.session.report_server_error()
                 self.flush()
                 continue
+            hints = _hints(events)
+            if any(h.edge is SpeechEdge.RESUME for h in hints):  # before a final can use it
+                self._asr_queue.put_nowait(_SpeechHint(SpeechEdge.RESUME))
             self.session.receive_vad_events(events, chunks[-1].end)
             self.flush()
+            if hints and hints[-1].edge is SpeechEdge.PAUSE:  # after the feeds it decodes
+                self._asr_queue.put_nowait(hints[-1])
+
+    def _open_vad(self, options: VADOptions | None) -> VADStream | None:
+        """A VAD stream for ``options`` (None: VAD off), reporting pauses when speculating."""
+        if options is None:
+            return None
+        if self._speculating():
+            options = dataclasses.replace(options, pause_ms=SPECULATE_AFTER_MS)
+        return self._engines.vad.open_stream(options)
+
+    def _speculating(self) -> bool:
+        """The ASR stream can decode its final ahead of time."""
+        return isinstance(self._asr, SpeculativeASRStream)
 
     # --- ASR -------------------------------------------------------------------------------
 
@@ -255,12 +311,32 @@ class SessionRunner:
         """
         current: str | None = None  # the item the stream is hearing
         fresh = False  # audio was fed since the last partial decode was asked for
+        paused: int | None = None  # the speculation token of the pause the speaker is in
+        tokens = 0
         while True:
             pending = [await self._asr_queue.get()]
             while not self._asr_queue.empty():
                 pending.append(self._asr_queue.get_nowait())
             for index, command in enumerate(pending):
                 later = pending[index + 1 :]
+                if isinstance(command, _SpeechHint):
+                    if current is None:  # the turn ended first: nothing to speculate on
+                        continue
+                    if command.edge is SpeechEdge.RESUME:
+                        paused = None
+                    elif self._speculating():
+                        tokens += 1
+                        paused = tokens
+                        speculate = partial(self._asr.speculate, tokens)  # type: ignore[attr-defined]
+                        future = self._lane.submit(
+                            speculate,
+                            priority=Priority.PARTIAL,
+                            latest=True,
+                            cadence=False,
+                            tag=current,
+                        )
+                        self._track(future)
+                    continue
                 item_id = command.item_id
                 if isinstance(command, FeedTranscriber):
                     if current not in (None, item_id):  # an unfinished turn was abandoned
@@ -268,10 +344,11 @@ class SessionRunner:
                     if current != item_id:
                         self._reopen_asr_if_changed()  # language/prompt apply from the next turn
                         self._utterance = []
+                        paused = None
                     current = item_id
                     if self._tagging() or self._tracking():
                         self._utterance.append(command.chunk.samples)
-                    feed = partial(self._asr.feed, command.chunk)
+                    feed = partial(_feed, self._asr, command.chunk, self._lost, item_id)
                     self._track(self._submit(feed, Priority.PARTIAL, item_id))
                     fresh = True
                 elif isinstance(command, RequestPartial):
@@ -279,22 +356,24 @@ class SessionRunner:
                         isinstance(c, RequestPartial | FinalizeTranscript) and c.item_id == item_id
                         for c in later
                     )
-                    if not superseded and item_id == current and fresh:
+                    if not superseded and item_id == current and fresh and paused is None:
                         future = self._submit(
                             self._asr.partial, Priority.PARTIAL, item_id, latest=True
                         )
                         fresh = _skipped(future)  # a skipped request decoded nothing
                         self._results.put_nowait((command, future))
                 elif isinstance(command, FinalizeTranscript):
-                    job = partial(self._finalize, self._asr, self._extras_job())
+                    job = partial(
+                        self._finalize, self._asr, self._extras_job(), self._lost, item_id, paused
+                    )
                     self._results.put_nowait((command, self._submit(job, Priority.URGENT, item_id)))
-                    current, fresh = None, False
+                    current, fresh, paused = None, False, None
                 elif isinstance(command, CancelTranscript) and item_id == current:
                     # drop the item's queued feeds and partial; discard a partial in flight
                     self._lane.cancel(item_id)
                     self._track(self._submit(self._asr.reset, Priority.PARTIAL, item_id))
                     self._utterance = []
-                    current, fresh = None, False
+                    current, fresh, paused = None, False, None
 
     def _track(self, future: Future[Any]) -> None:
         """Log a failure of a job whose result nobody awaits (feeds, resets)."""
@@ -328,11 +407,25 @@ class SessionRunner:
 
     @staticmethod
     def _finalize(
-        stream: ASRStream, annotate: Callable[[Transcript], Annotation | None]
+        stream: ASRStream,
+        annotate: Callable[[Transcript], Annotation | None],
+        lost: set[str],
+        item_id: str,
+        speculation: int | None = None,
     ) -> tuple[Transcript, Annotation | None]:
-        """The final transcript and its extras (one URGENT job on a worker thread)."""
+        """The final transcript and its extras (one URGENT job on a worker thread).
+
+        Raises (so the item is reported failed) when a feed of the item raised: its audio
+        is incomplete, and a truncated transcript must not pass for the whole utterance.
+        """
         try:
-            transcript = stream.finalize()
+            if item_id in lost:
+                lost.discard(item_id)
+                raise RuntimeError(f"audio of {item_id} was lost: a feed failed")
+            if speculation is not None and isinstance(stream, SpeculativeASRStream):
+                transcript = stream.finalize(speculation=speculation)
+            else:
+                transcript = stream.finalize()
         except Exception:
             with contextlib.suppress(Exception):
                 stream.reset()
@@ -370,8 +463,7 @@ class SessionRunner:
     async def _synthesize(self, command: Synthesize) -> None:
         tts = self._engines.tts
         chunks: Iterator[bytes] | None = None
-        inflight: asyncio.Future[Any] | None = None
-        loop = asyncio.get_running_loop()
+        inflight: Future[Any] | None = None  # the pool's own future: cancelling us leaves it
         try:
             if tts is None:
                 raise RuntimeError("no speech engine is configured")
@@ -380,8 +472,8 @@ class SessionRunner:
                 tts, command.text, command.output_format, voice=voice, speed=command.speed
             )
             while True:
-                inflight = loop.run_in_executor(self._pool, next, chunks, None)
-                chunk = await inflight
+                inflight = self._pool.submit(next, chunks, None)
+                chunk = await asyncio.wrap_future(inflight)
                 inflight = None
                 if chunk is None:
                     break
@@ -429,6 +521,21 @@ def _close(chunks: Iterator[bytes]) -> None:
     """Close a synthesis generator (stops the engine between chunks)."""
     with contextlib.suppress(ValueError, RuntimeError):  # already closed / executing
         chunks.close()  # type: ignore[attr-defined]
+
+
+def _feed(stream: ASRStream, chunk: Any, lost: set[str], item_id: str) -> None:
+    """Feed one chunk of an item; on failure mark the item lost (its final then fails)."""
+    try:
+        stream.feed(chunk)
+    except Exception:
+        lost.add(item_id)
+        raise
+
+
+def _hints(events: list[VADEvent]) -> list[_SpeechHint]:
+    """The PAUSE/RESUME hints among VAD events, in order."""
+    hints = (SpeechEdge.PAUSE, SpeechEdge.RESUME)
+    return [_SpeechHint(e.edge) for e in events if e.edge in hints]
 
 
 def _feed_all(stream: VADStream, chunks: list[Any]) -> list[Any]:

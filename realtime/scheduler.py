@@ -129,10 +129,13 @@ class Lane:
         *,
         priority: Priority,
         latest: bool = False,
+        cadence: bool = True,
         tag: str | None = None,
     ) -> Future[T]:
         """Queue ``fn()`` in this lane; see :meth:`InferenceScheduler.schedule`."""
-        return self._scheduler.schedule(fn, priority=priority, lane=self, latest=latest, tag=tag)
+        return self._scheduler.schedule(
+            fn, priority=priority, lane=self, latest=latest, cadence=cadence, tag=tag
+        )
 
     def cancel(self, tag: str | None = None) -> None:
         """Drop queued jobs; discard the results of jobs in flight (they still finish).
@@ -214,6 +217,7 @@ class InferenceScheduler(Executor):
         priority: Priority,
         lane: Lane | None = None,
         latest: bool = False,
+        cadence: bool = True,
         tag: str | None = None,
     ) -> Future[T]:
         """Queue ``fn()``; its future gets the result, the exception, or :class:`Dropped`.
@@ -227,6 +231,8 @@ class InferenceScheduler(Executor):
             latest: Latest wins in its lane (a partial request): replaces a queued
                 ``latest`` job of the lane, is dropped when an URGENT job joins it, and is
                 subject to adaptive cadence. Needs a lane.
+            cadence: Whether a ``latest`` job may be skipped by adaptive cadence (False for
+                a speculative final: skipping it only makes the final later, it saves no work).
             tag: Names the job for :meth:`Lane.cancel` (e.g. the item it works on).
 
         Raises:
@@ -244,7 +250,7 @@ class InferenceScheduler(Executor):
                 queued = self._queued_latest(lane)
                 if queued is not None:
                     self._drop(queued, "superseded")
-                elif self._should_skip(lane):
+                elif cadence and self._should_skip(lane):
                     lane.skipped += 1
                     job.future.set_exception(Dropped("skipped"))
                     return job.future

@@ -8,11 +8,12 @@ user's own model files.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engines.models import default_cache_dir
 
@@ -35,6 +36,18 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log verbosity."
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines: text, or json (one object per line with ts, level, logger, "
+        "message, session_id/job_id).",
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes sharing the port (SO_REUSEPORT), each with its own "
+        "engines; a parent restarts them and reloads them one by one on SIGHUP.",
+    )
     max_upload_bytes: int = Field(
         1_000_000_000, gt=0, description="Largest accepted upload (HTTP 413 above it)."
     )
@@ -55,7 +68,23 @@ class Settings(BaseSettings):
         60, ge=10, le=7200, description="Default lifetime of an ephemeral client secret."
     )
     inference_workers: int = Field(
-        2, ge=1, le=64, description="Threads of the inference scheduler (sessions and batch jobs)."
+        2,
+        ge=1,
+        le=64,
+        description="Threads of the inference scheduler (sessions and batch jobs); "
+        "also the decodes each Whisper model runs at once.",
+    )
+    rate_limit_per_minute: int = Field(
+        600,
+        ge=0,
+        description="Requests per API key per minute (REST calls and realtime connections; "
+        "bursts up to the same number); HTTP 429 with Retry-After above it; 0: no limit.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API cross-origin, comma-separated "
+        "(https://app.example.com,http://localhost:3000) or a JSON list; * allows any; "
+        "empty (default): no CORS headers, so browsers refuse cross-origin calls.",
     )
     demo: Literal["off", "local", "public"] = Field(
         "local",
@@ -85,6 +114,13 @@ class Settings(BaseSettings):
     )
     batch_max_attempts: int = Field(
         3, ge=1, le=100, description="Claims per job before a job whose worker died is failed."
+    )
+    max_audio_seconds: int = Field(
+        14_400,
+        gt=0,
+        description="Longest recording transcribed (decoded length, seconds); decoding stops "
+        "there and the job fails (or the request gets 413), so a small compressed file "
+        "cannot expand into hours of samples.",
     )
     signed_url_ttl_s: int = Field(
         3600, ge=10, le=604800, description="Lifetime of the signed audio URLs in responses."
@@ -128,6 +164,34 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else None
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        """Accept a comma-separated string or a JSON list (environment, CLI flag)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        """Each origin is ``*`` or ``scheme://host[:port]`` (no path); kept lower-case."""
+        origins = []
+        for origin in value:
+            cleaned = origin.strip().rstrip("/").lower()
+            scheme, sep, rest = cleaned.partition("://")
+            if cleaned != "*" and (
+                scheme not in ("http", "https") or not sep or not rest or "/" in rest
+            ):
+                raise ValueError(
+                    f"{origin!r} is not an origin: use scheme://host[:port] (no path) or *"
+                )
+            origins.append(cleaned)
+        return origins
 
     @field_validator("data_dir", "model_cache_dir")
     @classmethod

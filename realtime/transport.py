@@ -38,6 +38,8 @@ from realtime.app_keys import ENGINES, INFERENCE, SETTINGS
 from realtime.auth import API_KEY, CLIENT_SECRET, CLIENT_SECRETS, offered_subprotocols
 from realtime.errors import json_error
 from realtime.ids import random_ids
+from realtime.logs import SESSION_ID
+from realtime.metrics import METRICS
 from realtime.runner import SessionRunner
 from realtime.session import Session
 
@@ -86,9 +88,12 @@ async def realtime_endpoint(request: web.Request) -> web.StreamResponse:
 
     connections[ws] = None
     per_key[key_id] += 1
+    active = request.app[METRICS].active_sessions
+    active.inc()
     try:
         await _serve(request, ws, config, dialect)
     finally:
+        active.dec()
         per_key[key_id] -= 1
         connections.pop(ws, None)
     return ws
@@ -114,6 +119,7 @@ async def _serve(
     engines = request.app[ENGINES]
     outbound: asyncio.Queue[str | None] = asyncio.Queue(OUTBOUND_QUEUE)
     closing: list[tuple[int, str]] = []
+    observer = request.app[METRICS].session_observer()
 
     def close(code: int, reason: str) -> None:
         if not closing:
@@ -124,6 +130,7 @@ async def _serve(
         text = dump_server_event(event, dialect)
         if text is None:
             return
+        observer.server_event(event)
         try:
             outbound.put_nowait(text)
         except asyncio.QueueFull:
@@ -137,8 +144,16 @@ async def _serve(
         responder=settings.responder,
         has_tts=engines.tts is not None,
     )
+    session_token = SESSION_ID.set(session.config.id)  # on every log line of the session
+    log.info("realtime session started (%s, %s dialect)", config.type, dialect.value)
     runner = SessionRunner(
-        session, engines, request.app[INFERENCE], dialect=dialect, emit=emit, close=close
+        session,
+        engines,
+        request.app[INFERENCE],
+        dialect=dialect,
+        emit=emit,
+        close=close,
+        observe=lambda event: observer.client_event(event, session.config.audio.input.format.type),
     )
     request.app[CONNECTIONS][ws] = runner  # so shutdown can drain its response
 
@@ -185,8 +200,12 @@ async def _serve(
         log.exception("realtime session failed")
         closing[:] = [(WSCloseCode.INTERNAL_ERROR, "internal error")]
     code, reason = closing[0] if closing else (WSCloseCode.OK, "")
-    if not ws.closed:
-        await ws.close(code=code, message=reason.encode()[:120])
+    try:
+        if not ws.closed:
+            await ws.close(code=code, message=reason.encode()[:120])
+        log.info("realtime session ended (close code %d)", code)
+    finally:
+        SESSION_ID.reset(session_token)
 
 
 async def create_client_secret(request: web.Request) -> web.Response:

@@ -37,6 +37,7 @@ from engines.asr.guards import (
     normalise_word,
     segment_is_trustworthy,
 )
+from engines.asr.windowing import SHORT_WINDOW, EncoderWindow
 from engines.audio import PCMBuffer, int16_to_float32
 from engines.base import (
     PCM,
@@ -69,6 +70,9 @@ class StreamingOptions:
         prompt_chars: Committed text (its tail) used as the prompt after a trim.
         partial_beam_size: Beam width of partial decodes (1: greedy, fastest).
         final_beam_size: Beam width of the final decode.
+        partial_window: Encoder window of partial decodes (:mod:`engines.asr.windowing`;
+            None: Whisper's standard 30 s).
+        final_window: Encoder window of the final decode (verbatim finals: always 30 s).
     """
 
     min_audio_s: float = 0.5
@@ -77,6 +81,8 @@ class StreamingOptions:
     prompt_chars: int = 200
     partial_beam_size: int = 1
     final_beam_size: int = 5
+    partial_window: EncoderWindow | None = SHORT_WINDOW
+    final_window: EncoderWindow | None = SHORT_WINDOW
 
 
 class StreamingWhisper:
@@ -146,6 +152,7 @@ class WhisperStream:
         self._committed_text = ""
         self._pending: list[Word] = []  # last hypothesis beyond the committed words
         self._language: str | None = self._options.language
+        self._speculation: tuple[int, tuple[list[Any], str]] | None = None
 
     def feed(self, chunk: AudioChunk) -> None:
         """Append utterance audio; chunks must be contiguous on the session timeline.
@@ -180,23 +187,37 @@ class WhisperStream:
         self._maybe_trim()
         return [TranscriptDelta(delta)] if delta else []
 
-    def finalize(self) -> Transcript:
-        """End the utterance: the final transcript; the stream is reset for the next one."""
+    def speculate(self, token: int) -> None:
+        """Decode the utterance so far as its final would, ahead of time (a speculative final).
+
+        Called when the speaker paused (a VAD PAUSE): if the utterance then ends with no more
+        speech, ``finalize(speculation=token)`` uses this decode instead of starting one, so
+        the final arrives about a silence duration sooner. A later call replaces it.
+        """
+        if _is_silent(self._audio.view()):
+            self._speculation = None
+            return
+        self._speculation = (token, self._final_decode())
+
+    def finalize(self, speculation: int | None = None) -> Transcript:
+        """End the utterance: the final transcript; the stream is reset for the next one.
+
+        Args:
+            speculation: The token of a :meth:`speculate` call whose decode is still valid
+                (the caller knows no speech came after it); its decode is used when it is
+                the stored one. None: decode now.
+        """
         start_s = (self._start or 0) / SAMPLE_RATE
         end_s = start_s + len(self._audio) / SAMPLE_RATE
         if _is_silent(self._audio.view()):  # nothing was heard, so nothing was committed
             language = self._language
             self.reset()
             return Transcript("", language, start_s, end_s)
-        model = self._engine.final_model
-        segments, language, _ = model.decode(
-            int16_to_float32(self._audio.view()),
-            language=self._language,
-            prompt=self._options.prompt,
-            beam_size=self._engine.options.final_beam_size,
-            greedy_only=False,
-            verbatim=self._options.verbatim,
-        )
+        stored = self._speculation
+        if speculation is not None and stored is not None and stored[0] == speculation:
+            segments, language = stored[1]
+        else:
+            segments, language = self._final_decode()
         final_words = _trusted_words(segments, start_s)
         if not self._committed:
             text = "".join(w.text for w in final_words).strip()
@@ -219,6 +240,21 @@ class WhisperStream:
 
     # --- internals ------------------------------------------------------------------------
 
+    def _final_decode(self) -> tuple[list[Any], str]:
+        """The final model's decode of the whole utterance: segments and language."""
+        segments, language, _ = self._engine.final_model.decode(
+            int16_to_float32(self._audio.view()),
+            language=self._language,
+            prompt=self._options.prompt,
+            beam_size=self._engine.options.final_beam_size,
+            greedy_only=False,
+            verbatim=self._options.verbatim,
+            # verbatim (non-speech tags asked for): laughter and fillers loop or drop words
+            # in a short window (mfa_laughter lost "a liner"), so the final keeps 30 s
+            window=None if self._options.verbatim else self._engine.options.final_window,
+        )
+        return segments, language
+
     def _decode_window(self, model: FasterWhisperASR, beam_size: int) -> list[Word]:
         """Decode the window and return the hypothesis beyond the committed words."""
         window = self._audio.view(self._offset)
@@ -231,6 +267,7 @@ class WhisperStream:
             greedy_only=True,
             max_new_tokens=min(220, 10 + int(window_s * _TOKENS_PER_SECOND)),
             verbatim=self._options.verbatim,
+            window=self._engine.options.partial_window,
         )
         base = ((self._start or 0) + self._offset) / SAMPLE_RATE
         words = _trusted_words(segments, base)

@@ -24,7 +24,14 @@ Rules, with ``frame = scorer.frame_samples`` and frame ``k`` covering samples
   current silent run if one is in progress, else at the end of all audio fed (the unscored
   tail shorter than a frame counts as continuing speech).
 
-Edges strictly alternate START, END, START, … and their samples never decrease.
+* **PAUSE / RESUME** (only with ``pause_ms`` set and shorter than the silence duration):
+  PAUSE fires on the frame that completes ``ceil(pause_ms · 16 / frame)`` consecutive silent
+  frames inside speech, at the same sample an END of that silent run would report; RESUME
+  fires on the next non-silent frame of the same speech (at its first sample). An END after
+  a PAUSE with no RESUME between them reports the PAUSE's sample.
+
+START and END strictly alternate START, END, START, …; every edge's sample is ≥ the
+previous edge's.
 """
 
 from __future__ import annotations
@@ -101,6 +108,9 @@ class HysteresisVAD:
         self._release = release_threshold(options.threshold)
         self._prefix = ms_to_samples(options.prefix_padding_ms)
         self._silence_frames = max(1, math.ceil(ms_to_samples(options.silence_duration_ms) / frame))
+        pause = options.pause_ms
+        pause_frames = max(1, math.ceil(ms_to_samples(pause) / frame)) if pause is not None else 0
+        self._pause_frames = pause_frames if 0 < pause_frames < self._silence_frames else 0
         self._pending = np.zeros(frame, dtype=np.int16)
         self._clear()
 
@@ -199,9 +209,15 @@ class HysteresisVAD:
                 events.append(VADEvent(SpeechEdge.START, edge, p))
             return
         if p >= self._release:
+            if self._pause_frames and self._silent_run >= self._pause_frames:
+                events.append(VADEvent(SpeechEdge.RESUME, start, p))
             self._silent_run = 0
             return
         self._silent_run += 1
+        if self._silent_run == self._pause_frames:
+            events.append(
+                VADEvent(SpeechEdge.PAUSE, self._frame_end - self._silent_run * self._frame, p)
+            )
         if self._silent_run >= self._silence_frames:
             end = self._frame_end - self._silent_run * self._frame
             events.append(VADEvent(SpeechEdge.END, end, p))

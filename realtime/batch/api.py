@@ -12,14 +12,19 @@ cleanup context that opens the store and, after the engines are loaded, starts
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import math
 import mimetypes
 import time
+import unicodedata
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from realtime.app_keys import ENGINES, INFERENCE, SETTINGS
 from realtime.auth import API_KEY
@@ -31,11 +36,13 @@ from realtime.batch.files import (
     UrlSigner,
     audio_path,
     load_secret,
+    parse_expires,
 )
 from realtime.batch.store import MAX_PAGE, Job, JobStatus, JobStore, NewJob, open_store
 from realtime.batch.watch import RECHECK_S, JobWatch
 from realtime.batch.worker import BatchWorkers, worker_options
 from realtime.errors import json_error
+from realtime.metrics import METRICS
 from realtime.settings import Settings
 
 JOB_STORE = web.AppKey("job_store", JobStore)  # type: ignore[type-abstract]
@@ -46,6 +53,8 @@ JOB_WATCH = web.AppKey("job_watch", JobWatch)
 MAX_WAIT_S = 60.0
 """Longest a ``GET /transcriptions/{id}?wait=`` request is held."""
 
+MAX_QUERY_INT = 1_000_000_000
+"""Largest integer query parameter accepted (``offset``; ``limit`` is capped lower)."""
 DEFAULT_FILENAME = "audio"
 WRITE_BATCH = 1 << 20
 """Upload bytes gathered before each (threaded) file write."""
@@ -86,11 +95,13 @@ def query_bool(request: web.Request, name: str, default: bool) -> bool:
     raise BadRequest(f"{name} must be true or false, got {raw!r}", param=name)
 
 
-def query_int(request: web.Request, name: str, default: int, *, minimum: int) -> int:
-    """An integer query parameter of at least ``minimum``.
+def query_int(
+    request: web.Request, name: str, default: int, *, minimum: int, maximum: int = MAX_QUERY_INT
+) -> int:
+    """An integer query parameter in [``minimum``, ``maximum``].
 
     Raises:
-        BadRequest: not an integer, or below ``minimum``.
+        BadRequest: not an integer, or out of range (a database cannot hold it either).
     """
     raw = request.query.get(name)
     if raw is None or raw == "":
@@ -101,6 +112,8 @@ def query_int(request: web.Request, name: str, default: int, *, minimum: int) ->
         raise BadRequest(f"{name} must be an integer, got {raw!r}", param=name) from None
     if value < minimum:
         raise BadRequest(f"{name} must be at least {minimum}", param=name)
+    if value > maximum:
+        raise BadRequest(f"{name} must be at most {maximum}", param=name)
     return value
 
 
@@ -118,17 +131,51 @@ def options_key(settings: Settings, *, non_speech: bool) -> str:
     )
 
 
+def audio_scope(job: Job) -> str:
+    """What a job's audio URL is bound to besides its path: the owner and the audio's hash."""
+    return f"{job.owner}:{job.audio_sha256}"
+
+
 def signed_audio_url(request: web.Request, job: Job, *, now: float) -> str:
-    """A signed, expiring URL to the job's original audio."""
+    """A signed, expiring URL to the job's original audio (bound to its owner and audio)."""
     settings = request.app[SETTINGS]
     return request.app[URL_SIGNER].sign(
-        base_url(request), audio_path(job.id), now=now, ttl_s=settings.signed_url_ttl_s
+        base_url(request),
+        audio_path(job.id),
+        now=now,
+        ttl_s=settings.signed_url_ttl_s,
+        scope=audio_scope(job),
     )
+
+
+def clean_filename(raw: str | None) -> str:
+    r"""A client-supplied filename made safe to store and show: never a path.
+
+    Only the last path component is kept (``../../etc/passwd`` → ``passwd``; both ``/``
+    and ``\\`` separate), control characters (NUL included) are dropped, text that is not
+    valid Unicode is replaced, and the result is cut to 255 characters. Empty, ``.`` or
+    ``..`` becomes :data:`DEFAULT_FILENAME`. The name is metadata only: stored audio is
+    named by its SHA-256, so no client text ever reaches a file path.
+    """
+    text = (raw or "").encode("utf-8", "replace").decode("utf-8")  # lone surrogates → ?
+    text = "".join(c for c in text if unicodedata.category(c) != "Cc")
+    name = text.replace("\\", "/").rsplit("/", 1)[-1].strip()[:255]
+    return DEFAULT_FILENAME if name in ("", ".", "..") else name
+
+
+def content_disposition(filename: str) -> str:
+    """``inline`` with the name: an ASCII ``filename`` and the exact UTF-8 ``filename*``."""
+    ascii_name = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    exact = quote(filename.encode("utf-8", "replace"), safe="")
+    return f"inline; filename=\"{ascii_name or DEFAULT_FILENAME}\"; filename*=UTF-8''{exact}"
 
 
 def _job_id(request: web.Request) -> int | None:
     raw = request.match_info["job_id"]
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
 def _not_found() -> web.Response:
@@ -214,8 +261,8 @@ async def receive_upload(request: web.Request, storage: AudioStorage) -> tuple[U
         multipart filename, if one came.
 
     Raises:
-        BadRequest: 413 over the size limit; 400 for an empty body or a multipart body
-            without a ``file`` field.
+        BadRequest: 413 over the size limit; 400 for an empty body, a malformed multipart
+            body, or one without a ``file`` field.
     """
     limit = request.app[SETTINGS].max_upload_bytes
     if request.content_length is not None and request.content_length > limit:
@@ -238,6 +285,9 @@ async def receive_upload(request: web.Request, storage: AudioStorage) -> tuple[U
             raise BadRequest("The request body is empty: send the audio file's bytes.")
     except UploadTooLarge:
         raise BadRequest(f"Upload larger than the limit of {limit} bytes.", status=413) from None
+    except (HttpProcessingError, ValueError):  # a part header aiohttp refuses (NUL, …)
+        await asyncio.to_thread(upload.discard)
+        raise BadRequest("Malformed multipart body.", param="file") from None
     except BaseException:
         await asyncio.to_thread(upload.discard)
         raise
@@ -262,6 +312,20 @@ async def _copy(chunks: AsyncIterator[bytes], upload: Upload) -> None:
 
 # --- handlers ----------------------------------------------------------------------------
 
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""``OSError.errno`` values that mean the data directory is full."""
+
+
+def insufficient_storage() -> web.Response:
+    """HTTP 507 for an upload the data directory has no room for (nothing was stored)."""
+    logging.getLogger(__name__).error("no space left in the data directory for an upload")
+    return json_error(
+        507,
+        "The server has no room to store this upload. Try again later.",
+        code="insufficient_storage",
+        type_="server_error",
+    )
+
 
 async def submit(request: web.Request) -> web.Response:
     """``POST /submit``: store the audio, queue a job (or answer from the cache)."""
@@ -274,10 +338,20 @@ async def submit(request: web.Request) -> web.Response:
         upload, part_name = await receive_upload(request, app[AUDIO_STORAGE])
     except BadRequest as exc:
         return json_error(exc.status, str(exc), param=exc.param)
-    stored: StoredAudio = await asyncio.to_thread(upload.finish)
+    except OSError as exc:  # the partial file is already gone (receive_upload discards it)
+        if exc.errno not in NO_SPACE:
+            raise
+        return insufficient_storage()
+    try:
+        stored: StoredAudio = await asyncio.to_thread(upload.finish)
+    except OSError as exc:  # e.g. fsync on a full disk: no job, no partial file
+        await asyncio.to_thread(upload.discard)
+        if exc.errno not in NO_SPACE:
+            raise
+        return insufficient_storage()
     new = NewJob(
         owner=request[API_KEY].id,
-        filename=(filename or part_name or DEFAULT_FILENAME)[:255],
+        filename=clean_filename(filename or part_name),
         audio_key=stored.key,
         audio_sha256=stored.sha256,
         audio_bytes=stored.size,
@@ -351,12 +425,21 @@ async def list_transcriptions(request: web.Request) -> web.Response:
 
 
 async def job_audio(request: web.Request) -> web.StreamResponse:
-    """``GET /files/jobs/{id}/audio``: the original upload, for a valid signed URL (no key)."""
+    """``GET /files/jobs/{id}/audio``: the original upload, for a valid signed URL (no key).
+
+    403 for anything but an unexpired signature of this path, this job's owner and its
+    audio (an unknown job too: unauthenticated callers learn nothing about which exist).
+    """
     job_id = _job_id(request)
     expires = request.query.get("expires", "")
     signature = request.query.get("signature", "")
-    if job_id is None or not request.app[URL_SIGNER].verify(
-        request.path, expires, signature, now=time.time()
+    signer, now = request.app[URL_SIGNER], time.time()
+    job = None
+    when = parse_expires(expires)
+    if job_id is not None and when is not None and now <= when:  # else no database read
+        job = await asyncio.to_thread(request.app[JOB_STORE].get, job_id, owner=None)
+    if job is None or not signer.verify(
+        request.path, expires, signature, now=now, scope=audio_scope(job)
     ):
         return json_error(
             403,
@@ -364,19 +447,15 @@ async def job_audio(request: web.Request) -> web.StreamResponse:
             code="invalid_signature",
             type_="permission_error",
         )
-    job = await asyncio.to_thread(request.app[JOB_STORE].get, job_id, owner=None)
-    if job is None:
-        return _not_found()
     path = request.app[AUDIO_STORAGE].path(job.audio_key)
     if not await asyncio.to_thread(path.is_file):
         return json_error(404, "The audio file is no longer stored.", code="not_found")
     kind = mimetypes.guess_type(job.filename)[0] or "application/octet-stream"
-    safe_name = "".join(c for c in job.filename if c.isprintable() and c not in '"\\') or "audio"
     return web.FileResponse(
         path,
         headers={
             "Content-Type": kind,
-            "Content-Disposition": f'inline; filename="{safe_name}"',
+            "Content-Disposition": content_disposition(job.filename),
             "Cache-Control": "private, max-age=300",
         },
     )
@@ -441,6 +520,7 @@ async def _batch_lifespan(app: web.Application) -> AsyncIterator[None]:
             app[INFERENCE],
             worker_options(settings),
             on_change=app[JOB_WATCH].changed,
+            metrics=app.get(METRICS),
         )
         app[BATCH_WORKERS] = workers
         workers.start()

@@ -6,8 +6,11 @@ one file and a stored file is never rewritten. For scale-out, every voxgate proc
 serves or works on jobs must see the same data directory (a shared volume).
 
 Audio URLs in responses are capabilities: ``/files/jobs/<id>/audio?expires=…&signature=…``,
-where ``signature`` is the HMAC-SHA256 of the path and ``expires`` (joined by a newline).
-They work without an API key until ``expires`` (Unix seconds). The secret is 32 random
+where ``signature`` is the HMAC-SHA256 of the path, a scope and ``expires`` (joined by
+newlines). The API's scope is the job's owner (key id) and its audio's SHA-256, so a URL
+opens that one recording of that one key and nothing else, even if job ids were ever
+reused (a new database beside the same data directory). They work without an API key
+until ``expires`` (Unix seconds). The secret is 32 random
 bytes created once per installation in ``<data_dir>/url-signing.key`` (mode 0600);
 deleting it revokes every URL.
 """
@@ -112,11 +115,18 @@ class Upload:
         return self._path
 
     def discard(self) -> None:
-        """Close and remove the partial file (idempotent)."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._path.unlink(missing_ok=True)
+        """Close and remove the partial file (idempotent).
+
+        Also after a failed write or on a full disk, where closing fails too: the file is
+        removed all the same.
+        """
+        file, self._file = self._file, None
+        try:
+            if file is not None:
+                with contextlib.suppress(OSError):  # close() flushes, which fails again
+                    file.close()
+        finally:
+            self._path.unlink(missing_ok=True)
 
 
 class AudioStorage:
@@ -191,12 +201,12 @@ class UrlSigner:
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
 
-    def signature(self, path: str, expires: int) -> str:
-        """Hex HMAC-SHA256 of ``path`` and ``expires``."""
-        message = f"{path}\n{expires}".encode()
+    def signature(self, path: str, expires: int, scope: str = "") -> str:
+        """Hex HMAC-SHA256 of ``path``, ``scope`` and ``expires``."""
+        message = f"{path}\n{scope}\n{expires}".encode("utf-8", "surrogatepass")
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
-    def sign(self, base_url: str, path: str, *, now: float, ttl_s: int) -> str:
+    def sign(self, base_url: str, path: str, *, now: float, ttl_s: int, scope: str = "") -> str:
         """An absolute URL to ``path`` valid until ``now + ttl_s``.
 
         Args:
@@ -204,19 +214,34 @@ class UrlSigner:
             path: The route path, starting with ``/``.
             now: Current Unix time.
             ttl_s: Lifetime in seconds.
+            scope: What else the URL is bound to (not in the URL: the verifier must
+                supply the same scope, e.g. from the job it names).
         """
         expires = int(now) + ttl_s
-        query = urlencode({"expires": expires, "signature": self.signature(path, expires)})
+        signature = self.signature(path, expires, scope)
+        query = urlencode({"expires": expires, "signature": signature})
         return f"{base_url}{path}?{query}"
 
-    def verify(self, path: str, expires: str, signature: str, *, now: float) -> bool:
-        """True when ``signature`` is this signer's for ``path`` and ``expires`` has not passed."""
-        try:
-            when = int(expires)
-        except ValueError:
+    def verify(
+        self, path: str, expires: str, signature: str, *, now: float, scope: str = ""
+    ) -> bool:
+        """True when ``signature`` is this signer's for ``path`` and ``scope``, unexpired.
+
+        Constant-time comparison; a malformed ``expires`` or ``signature`` is simply False.
+        """
+        when = parse_expires(expires)
+        if when is None:
             return False
-        expected = self.signature(path, when)
-        return hmac.compare_digest(expected, signature) and now <= when
+        expected = self.signature(path, when, scope)
+        presented = signature.encode("utf-8", "replace")  # any text: compared as bytes
+        return hmac.compare_digest(expected.encode(), presented) and now <= when
+
+
+def parse_expires(expires: str) -> int | None:
+    """A signed URL's ``expires`` as Unix seconds; None unless 1 to 12 ASCII digits."""
+    if not (expires.isascii() and expires.isdigit()) or len(expires) > 12:
+        return None
+    return int(expires)
 
 
 def audio_path(job_id: int) -> str:

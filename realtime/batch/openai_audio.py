@@ -26,10 +26,11 @@ from typing import Any
 
 import numpy as np
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from engines.audio import resample
 from engines.base import PCM
-from engines.errors import AudioDecodeError, EngineError
+from engines.errors import AudioDecodeError, AudioTooLong, EngineError
 from realtime.app_keys import ENGINES, INFERENCE, SETTINGS
 from realtime.batch.api import AUDIO_STORAGE, BadRequest
 from realtime.batch.files import UploadTooLarge
@@ -64,6 +65,8 @@ OPENAI_VOICES = frozenset(
 )
 MAX_INPUT_CHARS = 4096
 """Longest ``input`` accepted by ``/v1/audio/speech`` (OpenAI's limit)."""
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+"""The ``speed`` range of ``/v1/audio/speech`` (OpenAI's)."""
 
 _ENCODED = {  # format → (container, codec, rate, content type)
     "mp3": ("mp3", "libmp3lame", SPEECH_RATE, "audio/mpeg"),
@@ -149,8 +152,8 @@ async def _read_form(request: web.Request) -> tuple[dict[str, list[str]], Any]:
         raise BadRequest(f"Upload larger than the limit of {limit} bytes.", status=413)
     fields: dict[str, list[str]] = {}
     upload = None
-    reader = await request.multipart()
     try:
+        reader = await request.multipart()
         async for part in reader:
             if not isinstance(part, BodyPartReader) or part.name is None:
                 continue
@@ -165,6 +168,10 @@ async def _read_form(request: web.Request) -> tuple[dict[str, list[str]], Any]:
                 fields.setdefault(part.name, []).append(value.decode("utf-8", "replace"))
     except UploadTooLarge:
         raise BadRequest(f"Upload larger than the limit of {limit} bytes.", status=413) from None
+    except (HttpProcessingError, ValueError):  # a part header aiohttp refuses (NUL, …)
+        if upload is not None:
+            await asyncio.to_thread(upload.discard)
+        raise BadRequest("Malformed multipart body.", param="file") from None
     except BaseException:
         if upload is not None:
             await asyncio.to_thread(upload.discard)
@@ -212,6 +219,7 @@ async def create_transcription(request: web.Request) -> web.Response:
             prompt=first("prompt"),
             word_timestamps="word" in granularities,
             beam_size=settings.asr_beam_size,
+            max_audio_s=settings.max_audio_seconds,
         )
         path = await asyncio.to_thread(upload.keep_temporary)
         engines = request.app[ENGINES]
@@ -226,6 +234,8 @@ async def create_transcription(request: web.Request) -> web.Response:
             )
         except NoSpeech:
             transcript = None
+        except AudioTooLong as exc:
+            return json_error(413, str(exc), code="audio_too_long", param="file")
         except AudioDecodeError as exc:
             return json_error(400, str(exc), code="invalid_audio", param="file")
         except EngineError as exc:
@@ -312,8 +322,9 @@ async def create_speech(request: web.Request) -> web.Response:
         return json_error(400, "input must be a non-empty string", param="input")
     if len(text) > MAX_INPUT_CHARS:
         return json_error(400, f"input is longer than {MAX_INPUT_CHARS} characters", param="input")
-    fmt = body.get("response_format") or "mp3"
-    if fmt not in SPEECH_FORMATS:
+    fmt = body.get("response_format")
+    fmt = "mp3" if fmt is None else fmt
+    if not isinstance(fmt, str) or fmt not in SPEECH_FORMATS:  # a list is unhashable
         return json_error(
             400,
             f"response_format must be one of {', '.join(sorted(SPEECH_FORMATS))}",
@@ -322,10 +333,14 @@ async def create_speech(request: web.Request) -> web.Response:
     speed = body.get("speed", 1.0)
     if not isinstance(speed, int | float) or isinstance(speed, bool):
         return json_error(400, "speed must be a number", param="speed")
+    if not MIN_SPEED <= speed <= MAX_SPEED:  # NaN too
+        return json_error(400, f"speed must be between {MIN_SPEED} and {MAX_SPEED}", param="speed")
     requested = body.get("voice")
     voice_ids = {v.id for v in engine.voices()}
     if isinstance(requested, dict):  # newer SDKs: {"id": ...}
         requested = requested.get("id")
+        if not isinstance(requested, str):
+            return json_error(400, "voice.id must be a string", param="voice")
     if requested is not None and not isinstance(requested, str):
         return json_error(400, "voice must be a string", param="voice")
     if requested in voice_ids:

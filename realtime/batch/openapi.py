@@ -28,8 +28,9 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Missing or invalid API key",
         403: "Invalid or expired signature",
         404: "Not found (or another key's)",
-        413: "Upload over the size limit",
-        429: "Too many requests (see Retry-After)",
+        413: "Body over the size limit (or audio over max_audio_seconds)",
+        429: "Too many requests for this API key (see Retry-After)",
+        503: "No speech engine configured",
     }
     return {str(c): _json(_ERROR, text[c]) for c in codes}
 
@@ -41,6 +42,7 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
         "required": False,
         "schema": schema,
         "description": description,
+        "allowEmptyValue": True,  # name= (empty) means the default
     }
 
 
@@ -192,6 +194,18 @@ def spec() -> dict[str, Any]:
             },
         },
         "paths": {
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (text exposition format; needs a key).",
+                    "responses": {
+                        "200": {
+                            "description": "Metrics",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(401, 429),
+                    },
+                }
+            },
             "/health": {
                 "get": {
                     "summary": "Liveness and version (no key needed).",
@@ -247,7 +261,7 @@ def spec() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json(_SUBMITTED, "Job created (or answered from the cache)"),
-                        **_errors(400, 401, 413),
+                        **_errors(400, 401, 413, 429),
                     },
                 }
             },
@@ -257,16 +271,21 @@ def spec() -> dict[str, Any]:
                     "parameters": [
                         _query(
                             "limit",
-                            {"type": "integer", "default": 50, "maximum": 100, "minimum": 1},
-                            "Results per page (max 100).",
+                            {"type": "integer", "default": 50, "minimum": 1},
+                            "Results per page (larger values are capped at 100).",
                         ),
                         _query(
                             "offset",
-                            {"type": "integer", "default": 0, "minimum": 0},
+                            {
+                                "type": "integer",
+                                "default": 0,
+                                "minimum": 0,
+                                "maximum": 1_000_000_000,
+                            },
                             "Pagination offset.",
                         ),
                     ],
-                    "responses": {"200": _json(_LIST, "A page"), **_errors(400, 401)},
+                    "responses": {"200": _json(_LIST, "A page"), **_errors(400, 401, 429)},
                 }
             },
             "/transcriptions/{job_id}": {
@@ -281,14 +300,15 @@ def spec() -> dict[str, Any]:
                         ),
                         _query(
                             "wait",
-                            {"type": "number", "minimum": 0, "maximum": 60, "default": 0},
-                            "Extension: hold the request up to this many seconds until the "
-                            "job changes (status or progress) or it ends (instead of polling).",
+                            {"type": "number", "minimum": 0, "default": 0},
+                            "Extension: hold the request up to this many seconds (capped at 60) "
+                            "until the job changes (status or progress) or it ends (instead of "
+                            "polling).",
                         ),
                     ],
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Transcription"}, "The job"),
-                        **_errors(400, 401, 404),
+                        **_errors(400, 401, 404, 429),
                     },
                 }
             },
@@ -360,7 +380,7 @@ def spec() -> dict[str, Any]:
                                 "text/vtt": {"schema": {"type": "string"}},
                             },
                         },
-                        **_errors(400, 401, 413),
+                        **_errors(400, 401, 413, 429),
                     },
                 }
             },
@@ -375,15 +395,49 @@ def spec() -> dict[str, Any]:
                                     "type": "object",
                                     "required": ["input"],
                                     "properties": {
-                                        "model": {"type": "string"},
-                                        "input": {"type": "string", "maxLength": 4096},
-                                        "voice": {"type": "string"},
-                                        "response_format": {
-                                            "type": "string",
-                                            "enum": ["mp3", "wav", "pcm", "flac", "opus", "aac"],
-                                            "default": "mp3",
+                                        "model": {
+                                            "description": "Accepted and ignored (any value)."
                                         },
-                                        "speed": {"type": "number", "default": 1.0},
+                                        "input": {
+                                            "type": "string",
+                                            "minLength": 1,
+                                            "maxLength": 4096,
+                                            "pattern": "\\S",
+                                        },
+                                        "voice": {
+                                            "description": "A voice name (OpenAI's names "
+                                            "select the default voice), or {id: name}; "
+                                            "null: the default voice.",
+                                            "anyOf": [
+                                                {"type": "string"},
+                                                {"type": "null"},
+                                                {
+                                                    "type": "object",
+                                                    "required": ["id"],
+                                                    "properties": {"id": {"type": "string"}},
+                                                },
+                                            ],
+                                        },
+                                        "response_format": {
+                                            "type": ["string", "null"],
+                                            "enum": [
+                                                "mp3",
+                                                "wav",
+                                                "pcm",
+                                                "flac",
+                                                "opus",
+                                                "aac",
+                                                None,
+                                            ],
+                                            "default": "mp3",
+                                            "description": "null: mp3.",
+                                        },
+                                        "speed": {
+                                            "type": "number",
+                                            "default": 1.0,
+                                            "minimum": 0.25,
+                                            "maximum": 4.0,
+                                        },
                                     },
                                 }
                             }
@@ -394,7 +448,7 @@ def spec() -> dict[str, Any]:
                             "description": "Audio",
                             "content": {"audio/*": {"schema": _BINARY}},
                         },
-                        **_errors(400, 401),
+                        **_errors(400, 401, 413, 429, 503),
                     },
                 }
             },
@@ -417,7 +471,7 @@ def spec() -> dict[str, Any]:
                             },
                             "The secret",
                         ),
-                        **_errors(400, 401),
+                        **_errors(400, 401, 413, 429),
                     },
                 }
             },
@@ -447,7 +501,10 @@ def spec() -> dict[str, Any]:
             "/openapi.json": {
                 "get": {
                     "summary": "This document.",
-                    "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1"), **_errors(401)},
+                    "responses": {
+                        "200": _json({"type": "object"}, "OpenAPI 3.1"),
+                        **_errors(401, 429),
+                    },
                 }
             },
         },

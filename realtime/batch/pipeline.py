@@ -65,7 +65,7 @@ from engines.base import (
 )
 from engines.diarization.batch import assign_speakers as speakers_of_words
 from engines.diarization.batch import diarize
-from engines.errors import AudioDecodeError
+from engines.errors import AudioDecodeError, AudioTooLong
 from engines.listening import listen
 from engines.tagging.inline import inline_text
 from engines.tagging.prosody import Mark
@@ -113,6 +113,8 @@ class PipelineOptions:
         word_timestamps: Time each word (always on for jobs; the CLI's text mode skips it).
         beam_size: Whisper beam width.
         max_chunk_s: Most seconds of speech per Whisper decode.
+        max_audio_s: Longest recording accepted (decoded seconds; :func:`transcribe_file`
+            stops decoding past it and raises :class:`AudioTooLong`); None: no limit.
     """
 
     non_speech: bool = False
@@ -123,6 +125,7 @@ class PipelineOptions:
     word_timestamps: bool = True
     beam_size: int = 5
     max_chunk_s: float = 30.0
+    max_audio_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -774,7 +777,11 @@ def transcribe_file(
     if label is None:
         label = "upload" if isinstance(source, bytes) else Path(os.fspath(source)).name
     try:
-        audio: DecodedAudio = run_step(partial(decode_file, source))
+        max_s = options.max_audio_s if options is not None else None
+        audio: DecodedAudio = run_step(partial(decode_file, source, max_seconds=max_s))
+    except AudioTooLong as exc:
+        message = str(exc).split(": ", 1)[-1]
+        raise AudioTooLong(f"{label}: {message}", limit_s=exc.limit_s) from exc
     except AudioDecodeError as exc:  # name the file as the caller knows it
         message = str(exc).split(": ", 1)[-1]
         raise AudioDecodeError(f"{label}: {message}") from exc

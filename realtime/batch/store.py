@@ -285,6 +285,10 @@ class JobStore(Protocol):
         """
         ...
 
+    def queue_depth(self) -> int:
+        """Jobs waiting to be claimed (``submitted``), of every owner (for metrics)."""
+        ...
+
     def claim(self, worker: str, *, now: float, lease_s: float, max_attempts: int) -> Job | None:
         """Take the oldest claimable job for ``worker``, or None when there is none.
 

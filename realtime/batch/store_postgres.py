@@ -115,13 +115,31 @@ class PostgresJobStore(SqlJobStore):
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[Any]:
-        """A pooled connection inside one transaction (committed on success)."""
+        """A pooled connection inside one transaction (committed on success).
+
+        A pooled connection the server dropped (a restart, a failover, an idle timeout)
+        fails at ``BEGIN``, before any statement ran: it is closed and the next idle one,
+        or a new one, is tried instead, so callers see an error only when the server is
+        unreachable (:class:`ConfigurationError`) or a statement itself fails.
+        """
+        import psycopg
+
+        while True:
+            try:
+                conn, pooled = self._idle.get_nowait(), True
+            except queue.Empty:
+                conn, pooled = self._open(), False
+            transaction = contextlib.ExitStack()
+            try:
+                transaction.enter_context(conn.transaction())
+            except psycopg.OperationalError:
+                conn.close()
+                if pooled:
+                    continue  # stale: nothing was executed, so trying again is safe
+                raise
+            break
         try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            conn = self._open()
-        try:
-            with conn.transaction():
+            with transaction:
                 yield conn
         except BaseException:
             conn.close()  # its state is unknown (e.g. a broken socket): never reuse it

@@ -88,6 +88,14 @@ class SqlJobStore:
             ).fetchall()
         return int(total), [job_from_row(self._row(r)) for r in rows]
 
+    def queue_depth(self) -> int:
+        """See :meth:`JobStore.queue_depth`."""
+        with self._connect() as db:
+            row = self._execute(
+                db, "SELECT COUNT(*) AS n FROM jobs WHERE status = ?", (JobStatus.SUBMITTED.value,)
+            ).fetchone()
+        return int(self._row(row)["n"])
+
     # --- lease-guarded updates -------------------------------------------------------------
 
     def _held(self, sql: str, params: tuple[object, ...], job_id: int, worker: str) -> bool:

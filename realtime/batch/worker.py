@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import secrets
@@ -48,6 +49,8 @@ from realtime.batch.pipeline import (
     transcribe_file,
 )
 from realtime.batch.store import Job, JobResult, JobStore, open_store
+from realtime.logs import bound
+from realtime.metrics import Metrics
 from realtime.scheduler import Dropped, InferenceScheduler, Lane, Priority
 from realtime.settings import Settings
 
@@ -69,6 +72,7 @@ class WorkerOptions:
         max_attempts: Claims per job before a job whose worker died is failed.
         poll_s: Longest idle wait between claims when not woken (other processes' jobs).
         beam_size: Whisper beam width.
+        max_audio_s: Longest recording transcribed (decoded seconds); longer ones fail.
     """
 
     count: int = 1
@@ -76,6 +80,7 @@ class WorkerOptions:
     max_attempts: int = 3
     poll_s: float = 1.0
     beam_size: int = 5
+    max_audio_s: float | None = None
 
 
 def job_result(
@@ -139,6 +144,9 @@ class BatchWorkers:
         options: Claiming and processing options.
         on_change: Called on the event loop with a job id when this process claims it,
             records its progress, or ends it (wakes long-polling readers).
+        metrics: Where finished jobs' durations and failures are counted (the app's).
+
+    While a job is processed, log lines carry its id (:data:`realtime.logs.JOB_ID`).
     """
 
     def __init__(
@@ -149,8 +157,10 @@ class BatchWorkers:
         pool: InferenceScheduler,
         options: WorkerOptions,
         on_change: Callable[[int], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._on_change = on_change or (lambda job_id: None)
+        self._metrics = metrics
         self._store = store
         self._storage = storage
         self._engines = engines
@@ -207,12 +217,15 @@ class BatchWorkers:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), opts.poll_s)
                 continue
-            log.info("job %d claimed by %s (attempt %d)", job.id, name, job.attempts)
-            self._on_change(job.id)
-            try:
-                await self._process(job, name)
-            finally:
+            with bound(job_id=job.id):
+                log.info("job %d claimed by %s (attempt %d)", job.id, name, job.attempts)
                 self._on_change(job.id)
+                try:
+                    await self._process(job, name)
+                except Exception:  # never let one job end the loop; its lease will expire
+                    log.exception("job %d: the worker could not finish it", job.id)
+                finally:
+                    self._on_change(job.id)
 
     async def _process(self, job: Job, name: str) -> None:
         run = _Run(self._pool, self._pool.lane(f"job {job.id}", serial=False))
@@ -221,25 +234,28 @@ class BatchWorkers:
             run.halt()
         loop = asyncio.get_running_loop()
         started = time.monotonic()
-        work = loop.run_in_executor(self._waiting, self._pipeline, job, run)
+        context = contextvars.copy_context()  # the job id follows into the pipeline thread
+        work = loop.run_in_executor(self._waiting, context.run, self._pipeline, job, run)
         beat = asyncio.create_task(self._heartbeats(job, name, run, work))
         try:
             transcript = await work
         except Cancelled:
             if not run.lost:
-                await asyncio.to_thread(self._store.release, job.id, name, now=time.time())
+                await self._store_call(
+                    "releasing", job, lambda: self._store.release(job.id, name, now=time.time())
+                )
                 log.info("job %d released by %s (shutting down)", job.id, name)
             return
         except AudioDecodeError as exc:  # bad input, NoSpeech included: the client's to fix
-            await self._finish_failed(job, name, str(exc))
+            await self._finish_failed(job, name, str(exc), started)
             return
         except EngineError as exc:
             log.warning("job %d failed: %s", job.id, exc)
-            await self._finish_failed(job, name, str(exc))
+            await self._finish_failed(job, name, str(exc), started)
             return
         except Exception:
             log.exception("job %d: unexpected error", job.id)
-            await self._finish_failed(job, name, INTERNAL_ERROR)
+            await self._finish_failed(job, name, INTERNAL_ERROR, started)
             return
         finally:
             beat.cancel()
@@ -248,17 +264,45 @@ class BatchWorkers:
         result = job_result(
             transcript, non_speech=job.non_speech, processing_time=time.monotonic() - started
         )
-        done = await asyncio.to_thread(self._store.complete, job.id, name, result, now=time.time())
+        done = await self._store_call(
+            "completing", job, lambda: self._store.complete(job.id, name, result, now=time.time())
+        )
         if done:
             log.info("job %d completed by %s in %.1f s", job.id, name, result.processing_time)
+            if self._metrics is not None:
+                self._metrics.job_finished(time.monotonic() - started, failed=False)
         else:
             log.warning(
                 "job %d finished by %s after its lease was lost: result dropped", job.id, name
             )
 
-    async def _finish_failed(self, job: Job, name: str, message: str) -> None:
-        await asyncio.to_thread(self._store.fail, job.id, name, message, now=time.time())
+    async def _finish_failed(self, job: Job, name: str, message: str, started: float) -> None:
+        failed = await self._store_call(
+            "failing", job, lambda: self._store.fail(job.id, name, message, now=time.time())
+        )
         log.info("job %d failed: %s", job.id, message)
+        if failed and self._metrics is not None:
+            self._metrics.job_finished(time.monotonic() - started, failed=True)
+
+    async def _store_call(self, what: str, job: Job, call: Callable[[], bool]) -> bool:
+        """Run a store update that ends a job, retrying while the database is unreachable.
+
+        A database restart or failover must not lose a finished result: the update is
+        retried (with backoff, off the event loop) for as long as the lease would have
+        lasted; after that another worker may hold the job, and False is returned.
+        """
+        deadline = time.monotonic() + self.options.lease_s
+        backoff = 0.1
+        while True:
+            try:
+                return await asyncio.to_thread(call)
+            except Exception:
+                if time.monotonic() + backoff > deadline:
+                    log.exception("%s job %d failed; giving up (its lease expires)", what, job.id)
+                    return False
+                log.warning("%s job %d failed (database unreachable?); retrying", what, job.id)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, HEARTBEAT_MAX_S)
 
     def _pipeline(self, job: Job, run: _Run) -> BatchTranscript:
         """Blocking: decode and transcribe the stored audio, step by step on the scheduler."""
@@ -266,7 +310,11 @@ class BatchWorkers:
             self._storage.path(job.audio_key),
             self._engines.vad,
             self._engines.asr,
-            PipelineOptions(non_speech=job.non_speech, beam_size=self.options.beam_size),
+            PipelineOptions(
+                non_speech=job.non_speech,
+                beam_size=self.options.beam_size,
+                max_audio_s=self.options.max_audio_s,
+            ),
             embedder=self._engines.embedder,
             tagger=self._engines.tagger,
             label=job.filename,
@@ -311,6 +359,7 @@ def worker_options(settings: Settings) -> WorkerOptions:
         lease_s=settings.batch_lease_s,
         max_attempts=settings.batch_max_attempts,
         beam_size=settings.asr_beam_size,
+        max_audio_s=settings.max_audio_seconds,
     )
 
 

@@ -115,8 +115,10 @@ def test_mfa_laughter_turns_written_laughter_into_laugh(heard) -> None:
         assert all(letters(w.text) == "ha" for w in inside)
         assert not any(id(w) in kept for w in inside)
     spoken = " ".join(letters(w.text) for w in found.words)
-    assert "montreal" in spoken
-    assert "forced" in spoken
+    # The words between the laughs stay. Which ones Whisper base hears varies with the
+    # CPU's int8 kernels: "Montreal … forced … a liner" on one host, "mantra y'all … forced
+    # … a liner" on an AVX-512 host (2026-11-25).
+    assert sum(word in spoken for word in ("montreal", "forced", "liner")) >= 2, spoken
 
 
 def test_mfa_breaths_yields_breath(heard) -> None:

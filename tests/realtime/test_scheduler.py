@@ -125,6 +125,21 @@ def test_cadence_spaces_partials_out_under_load_but_never_finals():
         assert dropped(final) is None
 
 
+def test_a_speculative_final_is_never_skipped_but_still_replaced():
+    with InferenceScheduler(1) as scheduler:
+        lane = scheduler.lane("s")
+        scheduler.pause()
+        load = [scheduler.lane(f"f{i}").submit(noop, priority=URGENT) for i in range(2)]
+        partial = lane.submit(noop, priority=PARTIAL, latest=True)
+        assert partial.done() and dropped(partial) == "skipped"  # loaded: partials thin out
+        speculation = lane.submit(noop, priority=PARTIAL, latest=True, cadence=False)
+        assert not speculation.done()  # queued despite the load
+        final = lane.submit(noop, priority=URGENT)  # the final joins before it started
+        assert dropped(speculation) == "superseded"
+        drain(scheduler, [*load, final])
+        assert dropped(final) is None
+
+
 def test_partials_and_batch_progress_under_steady_final_load():
     share = 4
     started: list[Priority] = []
