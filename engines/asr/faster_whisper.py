@@ -114,11 +114,9 @@ class DecodeOptions:
         vad_filter: Skip non-speech with faster-whisper's Silero VAD before decoding.
         condition_on_previous_text: Prompt each window with the previous one's text.
             Off by default: it is what lets one hallucination loop through a long file.
-        window: Encoder window of windows with less than 30 s of audio (the end of a
-            recording, a short chunk; :mod:`engines.asr.windowing`); None (the default):
-            always 30 s. Batch jobs keep 30 s: the shorter tail windows shift a few word
-            times, and diarization, which works on those words, is sensitive to them
-            (pyannote/sample.wav: DER 0.18 → 0.35).
+        window: Encoder window of audio shorter than 30 s (:mod:`engines.asr.windowing`);
+            None (the default, what batch jobs use): always 30 s. Verbatim decodes always
+            use 30 s.
     """
 
     beam_size: int = 5
@@ -278,8 +276,10 @@ class FasterWhisperASR:
         verbatim = options.verbatim
         samples = int16_to_float32(audio)
 
+        window = None if verbatim else decode.window  # laughter loops in short windows
+
         def run(report: Callable[[float], None] | None, **extra: Any) -> tuple[list[Any], Any]:
-            with self._model.encoder_window(decode.window):
+            with self._model.encoder_window(window):
                 return _run(report, **extra)
 
         def _run(report: Callable[[float], None] | None, **extra: Any) -> tuple[list[Any], Any]:

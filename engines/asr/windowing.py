@@ -3,10 +3,10 @@
 faster-whisper pads every window's features to Whisper's 30 s (3,000 frames) before the
 encoder, so a 3 s utterance costs the encoder as much as 30 s of audio. The encoder accepts
 fewer frames (its positional embeddings are sliced; whisper.cpp exposes the same idea as
-``audio_ctx``). Inside :meth:`WindowedWhisperModel.encoder_window`, every window whose
-audio is shorter than 30 s (a short utterance, the tail of a longer one) is encoded padded
-only to ``audio + margin`` (at least ``min_s``); faster-whisper decodes, aligns words and
-applies its guards on that encoder output as usual.
+``audio_ctx``). Inside :meth:`WindowedWhisperModel.encoder_window`, a decode whose whole
+audio fits in a shortened window (shorter than 30 s − margin) is encoded padded only to
+``audio + margin`` (at least ``min_s``); faster-whisper decodes, aligns words and applies
+its guards on that encoder output as usual. Longer audio keeps 30 s windows throughout.
 
 Measured on the 2-core CPU of ``bench/`` (int8, 2 threads): Whisper base ``encode`` of
 jfk.flac 604 ms at 3,000 frames, 139 ms at 1,500; whole beam-5 decodes with word timestamps
@@ -21,10 +21,11 @@ chunks, Whisper base) ``2, 8`` made a noisy 6 s chunk loop ("I'm I'm I'm…", WE
 0.197) while ``3, 10``, ``5, 15`` and ``8, 20`` gave the 30 s text exactly (19.7 s vs 21.6 s).
 So :data:`SHORT_WINDOW` is ``margin_s=3, min_s=10``, for realtime partials and finals,
 except verbatim finals (non-speech tags asked for): on mfa_laughter the short window
-dropped "a liner" between the laughs, so they keep 30 s.
-Batch jobs keep 30 s windows: on pyannote/sample.wav (30.0 s) the short tail window moved a
-few words ("beep" → "deep", "Okay." 10.90 → 10.64 s), and diarization on those words went
-from DER 0.18 to 0.35 (``tests/engines/test_diarization.py``).
+dropped "a liner" between the laughs. Batch jobs keep 30 s windows (``DecodeOptions.window``
+None): pyannote/sample.wav (23.6 s of speech) decoded in a 26.6 s window heard a few words
+differently ("beep" → "deep", word times ±20 ms) and diarization, which works on those
+words, went from DER 0.18 to 0.35 (``tests/engines/test_diarization.py``); short files
+would decode about 2× faster. Only audio that fits one shortened window is shortened.
 
 Full windows are encoded the standard way. Coupled to faster-whisper's
 ``WhisperModel.encode`` receiving ``pad_or_trim``-padded (zero) features (pinned in
@@ -87,6 +88,12 @@ def content_frames(features: Any) -> int:
     return int(nonzero[-1]) + 1 if len(nonzero) else 0
 
 
+def _shortened(window: EncoderWindow, content: int) -> bool:
+    """Whether ``content`` frames of audio fit in a window shorter than 30 s."""
+    frames = window.frames(content)
+    return frames is not None and frames < FULL_WINDOW_FRAMES
+
+
 @cache
 def windowed_model_class() -> type[Any]:
     """``faster_whisper.WhisperModel`` with :meth:`~WindowedWhisperModel.encoder_window`.
@@ -109,26 +116,44 @@ def windowed_model_class() -> type[Any]:
         @contextmanager
         def encoder_window(self, window: EncoderWindow | None) -> Iterator[None]:
             """Apply ``window`` (None: the standard 30 s) to this thread's decodes within."""
-            previous = getattr(self._window, "value", None)
-            self._window.value = window
+            previous = getattr(self._window, "value", None), getattr(self._window, "total", None)
+            self._window.value, self._window.total = window, None  # None until the decode says
             try:
                 yield
             finally:
-                self._window.value = previous
+                self._window.value, self._window.total = previous
 
         @property
         def last_window_frames(self) -> int | None:
             """Frames of this thread's last shortened window (None before any)."""
             return getattr(self._window, "frames", None)
 
+        def generate_segments(
+            self,
+            features: Any,
+            tokenizer: Any,
+            options: Any,
+            log_progress: bool = False,
+            encoder_output: Any = None,
+        ) -> Any:
+            """Note how much audio the decode holds, then decode as faster-whisper does."""
+            self._window.total = features.shape[-1] - 1  # content frames, as it counts them
+            return super().generate_segments(
+                features, tokenizer, options, log_progress, encoder_output
+            )
+
         def encode(self, features: Any) -> Any:
-            """Encode, cutting faster-whisper's zero padding down to the active window."""
+            """Encode, cutting faster-whisper's zero padding down to the active window.
+
+            Only when the whole audio of the decode fits in a shortened window: a longer
+            recording keeps 30 s windows throughout, its last one included. Language
+            detection, which runs before the decode announces its length, keeps 30 s.
+            """
             window: EncoderWindow | None = getattr(self._window, "value", None)
-            if (
-                window is not None
-                and features.ndim == 2
-                and features.shape[-1] == FULL_WINDOW_FRAMES
-            ):
+            total: int | None = getattr(self._window, "total", None)
+            fits = window is not None and total is not None and _shortened(window, total)
+            if fits and features.ndim == 2 and features.shape[-1] == FULL_WINDOW_FRAMES:
+                assert window is not None
                 frames = window.frames(content_frames(features))
                 if frames is not None and frames < FULL_WINDOW_FRAMES:
                     self._window.frames = frames
