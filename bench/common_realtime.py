@@ -28,26 +28,19 @@ import base64
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from aiohttp import web
-from openai import AsyncOpenAI
 
 from bench import engines as common
 from engines.audio import load_pcm, resample
 from engines.base import SAMPLE_RATE, ASROptions, Engines
-from realtime.app import create_app
-from realtime.auth import KEYSTORE
-from realtime.settings import Settings
+from tests import loadgen
 
 IN_RATE = 24_000
 BYTES_PER_MS = IN_RATE * 2 // 1000
@@ -115,39 +108,9 @@ def load_clips(names: Iterable[str], engines: Engines) -> list[Clip]:
 # --- server ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    """A running in-process voxgate."""
-
-    url: str
-    key: str
-    app: web.Application
-
-    def client(self) -> AsyncOpenAI:
-        return AsyncOpenAI(
-            base_url=f"{self.url}/v1",
-            websocket_base_url=self.url.replace("http", "ws") + "/v1",
-            api_key=self.key,
-            max_retries=0,
-        )
-
-
-@asynccontextmanager
-async def serve(engines: Engines, **settings: Any) -> AsyncIterator[Server]:
-    """Run voxgate on 127.0.0.1 and a free port, data in a temporary folder, removed after."""
-    data = tempfile.mkdtemp(prefix="voxgate-bench-")
-    app = create_app(Settings(data_dir=data, **settings), engines=engines)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        key = app[KEYSTORE].create("bench")[1]
-        yield Server(f"http://127.0.0.1:{port}", key, app)
-    finally:
-        await runner.cleanup()
-        shutil.rmtree(data, ignore_errors=True)
+# The in-process server is the load test's (one definition for benches and tests).
+Server = loadgen.Server
+serve = loadgen.serve
 
 
 # --- the process ----------------------------------------------------------------------------
