@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 
 import pytest
 import requests
 
 from realtime.batch.store import JobStatus
 from realtime.batch.store_sqlite import SQLiteJobStore
+from tests import serving
 from tests.conftest import wer
 from tests.realtime.batch_support import spoken_text, wait_for_job
 
@@ -22,30 +21,8 @@ LEASE_S = "3"  # a killed worker's job is retried this long after its last heart
 
 
 def serve(data_dir) -> tuple[subprocess.Popen, str, list[str]]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "realtime",
-            "serve",
-            "--port",
-            "0",
-            "--data-dir",
-            str(data_dir),
-            "--batch-lease-s",
-            LEASE_S,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines: list[str] = []
-    for line in proc.stdout:  # the server's own output; pytest-timeout bounds the wait
-        lines.append(line)
-        if match := re.search(r"listening on (http://\S+)", line):
-            return proc, match.group(1), lines
-    raise AssertionError(f"server exited before listening: {''.join(lines)}")
+    proc = serving.start(data_dir, "--batch-lease-s", LEASE_S)
+    return proc, *serving.read_until_listening(proc)
 
 
 def test_sigkill_during_processing_loses_nothing(tmp_path, testdata):

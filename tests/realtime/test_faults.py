@@ -19,7 +19,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import tracemalloc
@@ -47,6 +46,7 @@ from realtime.auth import KEYSTORE
 from realtime.loading import load_engines
 from realtime.runner import SessionRunner
 from realtime.settings import Settings
+from tests import serving
 from tests.conftest import wer
 from tests.realtime.batch_support import reference_text, spoken_text, wait_for_job
 
@@ -826,33 +826,10 @@ async def test_a_real_full_filesystem_answers_507_and_frees_the_space(testdata, 
 
 def _serve(data_dir: Path) -> tuple[subprocess.Popen[str], str, str]:
     """Start ``voxgate serve`` (tiny.en for every transcript, to keep the batch job short)
-    on a free port; return the process, its URL and the API key it printed or None."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "realtime",
-            "serve",
-            "--port",
-            "0",
-            "--data-dir",
-            str(data_dir),
-            "--asr-final-model",
-            "tiny.en",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:  # the server's own output; pytest-timeout bounds the wait
-        lines.append(line)
-        if match := re.search(r"listening on (http://\S+)", line):
-            key = re.search(r"(vg_[0-9a-f]{8}_\S+)", "".join(lines))
-            return proc, match.group(1), key.group(1) if key else ""
-    raise AssertionError(f"server exited before listening: {''.join(lines)}")
+    on a free port; return the process, its URL and the API key it printed or ""."""
+    proc = serving.start(data_dir, "--asr-final-model", "tiny.en")
+    url, lines = serving.read_until_listening(proc)
+    return proc, url, serving.api_key(lines) or ""
 
 
 def _refused(url: str) -> bool:

@@ -3,44 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 
 import pytest
 
 from realtime import __version__
+from tests import serving
 
 pytestmark = pytest.mark.model  # serve checks every configured model before it listens
 
 
-def _read_until_listening(proc: subprocess.Popen) -> tuple[str, list[str]]:
-    lines: list[str] = []
-    for line in proc.stdout:  # blocks on the process's own output; pytest-timeout bounds it
-        lines.append(line)
-        if match := re.search(r"listening on (http://\S+)", line):
-            return match.group(1), lines
-    raise AssertionError(f"server exited before listening: {''.join(lines)}")
-
-
-def _serve(data_dir) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "realtime", "serve", "--port", "0", "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
 def test_serve_first_run_health_and_sigterm(tmp_path):
-    proc = _serve(tmp_path)
+    proc = serving.start(tmp_path, stderr=subprocess.PIPE)
     try:
-        url, lines = _read_until_listening(proc)
+        url, lines = serving.read_until_listening(proc)
         key = re.search(r"(vg_[0-9a-f]{8}_\S+)", "".join(lines)).group(1)
         with urllib.request.urlopen(f"{url}/health", timeout=10) as response:
             assert json.load(response) == {
@@ -61,9 +41,9 @@ def test_serve_first_run_health_and_sigterm(tmp_path):
         proc.kill()
         proc.wait()
     # a second run finds the key and prints none
-    second = _serve(tmp_path)
+    second = serving.start(tmp_path, stderr=subprocess.PIPE)
     try:
-        _, lines = _read_until_listening(second)
+        _, lines = serving.read_until_listening(second)
         assert not any("vg_" in line for line in lines)
         second.send_signal(signal.SIGINT)
         assert second.wait(timeout=30) == 0
