@@ -50,18 +50,8 @@ SETTLE_TIMEOUT_S = 60.0  # longest wait for a clip's final transcripts after its
 RESPONSE_TIMEOUT_S = 30.0
 RESPONSE_TEXT = "Sure, I can help with that. Your order will arrive on Tuesday afternoon."
 
-# Human-transcribed clips of up to 15 s (MANIFEST.md of the test data).
-CLIPS = (
-    "openai-whisper/jfk.flac",
-    "pocketsphinx/sense_and_sensibility_01_austen_64kb-0870.wav",
-    "pocketsphinx/sense_and_sensibility_01_austen_64kb-0880.wav",
-    "pocketsphinx/sense_and_sensibility_01_austen_64kb-0890.wav",
-    "deepspeech/LDC93S1.wav",
-    "deepspeech/new-home-in-the-stars-16k.wav",
-    "pyroomacoustics/cmu_arctic_us_aew_a0001.wav",
-    "pyroomacoustics/cmu_arctic_us_axb_a0004.wav",
-    "mfa/mfa_breaths.flac",
-)
+# Human-transcribed clips of up to 15 s (MANIFEST.md of the test data): the load test's.
+CLIPS = (*loadgen.CLIPS, "mfa/mfa_breaths.flac")
 WARMUP_CLIP = "pyroomacoustics/cmu_arctic_us_axb_a0004.wav"
 
 

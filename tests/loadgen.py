@@ -747,26 +747,14 @@ async def fill_default_executor(workers: int | None = None) -> int:
 
 
 def corpus_wer(pairs: Iterable[tuple[str, str]]) -> float:
-    """Word error rate of (reference, hypothesis) pairs pooled (lower case, no punctuation)."""
-    import jiwer
+    """Word error rate of (reference, hypothesis) pairs pooled (the tests' normalisation)."""
+    from tests.conftest import wer
 
-    transform = jiwer.Compose(
-        [
-            jiwer.ToLowerCase(),
-            jiwer.SubstituteRegexes({r"(\w)-(\w)": r"\1 \2"}),
-            jiwer.RemovePunctuation(),
-            jiwer.RemoveMultipleSpaces(),
-            jiwer.Strip(),
-            jiwer.ReduceToListOfListOfWords(),
-        ]
-    )
-    pairs = [(r, h) for r, h in pairs]
+    pairs = list(pairs)
     if not pairs:
         return float("nan")
     refs, hyps = zip(*pairs, strict=True)
-    return jiwer.wer(
-        list(refs), list(hyps), reference_transform=transform, hypothesis_transform=transform
-    )
+    return wer(list(refs), list(hyps))  # type: ignore[arg-type]
 
 
 def realtime_pairs(run: RealtimeRun) -> list[tuple[str, str]]:

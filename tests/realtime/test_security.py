@@ -40,6 +40,7 @@ from realtime.batch.store import Job
 from realtime.keys import KeyStore
 from realtime.ratelimit import RATE_LIMITS, TokenBuckets
 from realtime.settings import Settings
+from tests import loadgen
 
 LIMIT = 64 * 1024
 """max_upload_bytes of the test apps."""
@@ -55,9 +56,12 @@ async def serving(app: web.Application):
         yield client
 
 
+DEFAULTS = {"batch_workers": 0, "max_upload_bytes": LIMIT}
+"""Settings of the test apps, besides their data directory."""
+
+
 def make_app(data_dir: Path, **settings) -> web.Application:
-    options = {"batch_workers": 0, "max_upload_bytes": LIMIT, **settings}
-    return create_app(Settings(data_dir=data_dir, **options), engines=fakes())
+    return create_app(Settings(data_dir=data_dir, **{**DEFAULTS, **settings}), engines=fakes())
 
 
 @pytest.fixture
@@ -230,22 +234,17 @@ async def test_keys_and_client_secrets_never_reach_the_logs(tmp_path, caplog, ca
 
 
 async def test_a_client_secret_opens_one_session_then_401_and_expired_ones_401(tmp_path):
-    app = make_app(tmp_path)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    url = f"ws://127.0.0.1:{port}/v1/realtime"
-    plaintext = app[KEYSTORE].create("t")[1]
-    record = app[KEYSTORE].verify(plaintext)
-    try:
+    async with loadgen.serve(fakes(), **DEFAULTS) as server:
+        app, http_url = server.app, server.url
+        url = http_url.replace("http", "ws", 1) + "/v1/realtime"
+        plaintext = server.key
+        record = app[KEYSTORE].verify(plaintext)
         import aiohttp
 
         async with (
             aiohttp.ClientSession() as http,
             http.post(
-                f"http://127.0.0.1:{port}/v1/realtime/client_secrets",
+                f"{http_url}/v1/realtime/client_secrets",
                 headers={"Authorization": plaintext},
                 json={"expires_after": {"anchor": "created_at", "seconds": 10}},
             ) as r,
@@ -272,13 +271,11 @@ async def test_a_client_secret_opens_one_session_then_401_and_expired_ones_401(t
         fresh, _ = app[CLIENT_SECRETS].mint(record, ttl_s=60, now=time.time())
         with pytest.raises(websockets.InvalidStatus) as rest:  # secrets are realtime-only
             async with websockets.connect(
-                f"ws://127.0.0.1:{port}/transcriptions",
+                http_url.replace("http", "ws", 1) + "/transcriptions",
                 additional_headers={"Authorization": f"Bearer {fresh}"},
             ):
                 pass
         assert rest.value.response.status_code == 401
-    finally:
-        await runner.cleanup()
 
 
 # --- signed audio URLs ----------------------------------------------------------------------------
@@ -503,16 +500,10 @@ async def test_bodies_over_the_limit_are_413(client, key, path, data, content_ty
 
 
 async def test_malformed_json_event_is_an_error_event_and_the_session_goes_on(tmp_path):
-    app = make_app(tmp_path)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    key = app[KEYSTORE].create("t")[1]
-    try:
+    async with loadgen.serve(fakes(), **DEFAULTS) as server:
+        key = server.key
         async with websockets.connect(
-            f"ws://127.0.0.1:{port}/v1/realtime",
+            server.url.replace("http", "ws", 1) + "/v1/realtime",
             additional_headers={"Authorization": f"Bearer {key}"},
         ) as ws:
             await ws.recv()
@@ -528,8 +519,6 @@ async def test_malformed_json_event_is_an_error_event_and_the_session_goes_on(tm
             await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
             while json.loads(await ws.recv())["type"] != "input_audio_buffer.cleared":
                 pass
-    finally:
-        await runner.cleanup()
 
 
 # --- CORS ---------------------------------------------------------------------------------------
