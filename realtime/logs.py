@@ -4,8 +4,8 @@ Context travels in :mod:`contextvars`: the realtime transport sets :data:`SESSIO
 the lifetime of a session (every task the session starts inherits it) and the batch
 workers set :data:`JOB_ID` while they process a job (the job's pipeline thread too). The
 :class:`ContextFilter` copies both onto each record; :class:`TextFormatter` and
-:class:`JsonFormatter` render them. Work the inference scheduler runs on its own threads
-logs without them (a context does not follow a job into a thread pool).
+:class:`JsonFormatter` render them. The inference scheduler runs each job in
+a copy of its submitter's context, so engine code on its threads logs with the ids too.
 
 API keys (``vg_<id>_<secret>``) and client secrets (``ek_…``) are redacted from every
 formatted line, whatever logged them (the aiohttp access log shows query strings, which may

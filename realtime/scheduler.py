@@ -37,6 +37,8 @@ Policy (what the next free thread runs):
   ends); :meth:`Lane.close` also refuses later submissions. Work already running is never
   interrupted (CTranslate2 calls cannot be); batch pipelines also poll their own stop flag.
 * **Errors** raised by a job are set on its future (reported to the submitter), never lost.
+* **Context**: a job runs in a copy of its submitter's :mod:`contextvars` taken when it
+  was queued, so what it logs carries the submitting session's or job's ids.
 * **Shutdown** (:meth:`InferenceScheduler.shutdown`) refuses new work, drops queued jobs
   (``cancel_futures``) or lets them run, and joins the threads.
 
@@ -54,6 +56,7 @@ where batching pays, this is where it goes).
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import threading
@@ -105,6 +108,8 @@ class _Job:
     seq: int
     tag: str | None = None
     future: Future[Any] = field(default_factory=Future)
+    # The submitter's contextvars (session and job ids for logs): the job runs inside them.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
     discard: bool = False  # its lane was cancelled while it ran: drop the result
 
 
@@ -396,7 +401,7 @@ class InferenceScheduler(Executor):
                 if self.record_starts:
                     self.starts.append((cls, lane.name if lane else ""))
             try:
-                result, error = job.fn(), None
+                result, error = job.context.run(job.fn), None
             except BaseException as exc:  # reported to the submitter
                 result, error = None, exc
             with self._cond:

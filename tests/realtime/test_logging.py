@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 
 import aiohttp
@@ -14,6 +15,7 @@ from aiohttp import web
 from realtime import logs
 from realtime.app import create_app
 from realtime.auth import KEYSTORE
+from realtime.scheduler import InferenceScheduler, Priority
 from realtime.settings import Settings
 from tests.realtime import test_realtime_sdk as sdk
 from tests.realtime.test_metrics import submit_and_wait
@@ -64,6 +66,26 @@ def test_json_lines_carry_the_ids_bound_around_them(captured):
     assert in_both["session_id"] == "sess_abc" and in_both["job_id"] == 7
     assert "ValueError: boom" in failed["exc_info"] and "session_id" not in failed
     assert failed["ts"].endswith("+00:00")
+
+
+def test_inference_threads_log_with_their_submitters_ids(captured):
+    log = logging.getLogger("voxgate.test")
+    with InferenceScheduler(1) as scheduler:
+        with logs.bound(session_id="sess_one"):
+            first = scheduler.submit(log.info, "decoding for one")
+            thread = scheduler.submit(lambda: threading.current_thread().name)
+        with logs.bound(job_id=42):
+            job = scheduler.schedule(lambda: log.info("a job step"), priority=Priority.BATCH)
+        plain = scheduler.submit(log.info, "nobody's")
+        for future in (first, job, plain):
+            future.result(timeout=10)
+        assert thread.result(timeout=10) != threading.current_thread().name
+    by_message = {entry["message"]: entry for entry in lines(captured)}
+    assert by_message["decoding for one"]["session_id"] == "sess_one"
+    assert "job_id" not in by_message["decoding for one"]
+    assert by_message["a job step"]["job_id"] == 42
+    assert "session_id" not in by_message["a job step"]
+    assert "session_id" not in by_message["nobody's"] and "job_id" not in by_message["nobody's"]
 
 
 def test_text_lines_name_the_context_and_secrets_are_redacted():
