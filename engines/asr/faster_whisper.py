@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engines.asr.fallback import FALLBACK_REPETITION_PENALTY, deterministic_model_class
 from engines.asr.windowing import EncoderWindow, windowed_model_class
 from engines.audio import FloatAudio, int16_to_float32
 from engines.base import (
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 
 
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-"""faster-whisper's fallback schedule: retry hotter when a decode looks degenerate."""
+"""faster-whisper's fallback schedule. Its first step (0) decides; the hotter ones are never
+sampled: a looping window is decoded again greedily instead (:mod:`engines.asr.fallback`)."""
 
 VERBATIM_PROMPT = "Umm, let me think like, hmm... Okay, here's what I'm, like, thinking."
 """Initial prompt of verbatim decoding (:attr:`~engines.base.ASROptions.verbatim`).
@@ -62,7 +64,7 @@ DEGENERATE_COMPRESSION = 2.4
 """A decoded window whose text compresses (gzip) better than this is a loop ("ummmm…",
 "ha ha ha …"): faster-whisper's own ``compression_ratio_threshold``."""
 
-VERBATIM_RETRY_PENALTY = 1.3
+VERBATIM_RETRY_PENALTY = FALLBACK_REPETITION_PENALTY
 """Repetition penalty of the second, still greedy, pass of verbatim decoding.
 
 Verbatim decoding loops more than plain decoding (its prompt invites "umm"), and the usual
@@ -162,7 +164,7 @@ class FasterWhisperASR:
             compute_type = "float16" if device == "cuda" else "int8"
         _import_faster_whisper()  # HF_HUB_OFFLINE before faster-whisper loads
         try:
-            self._model = windowed_model_class()(
+            self._model = deterministic_model_class(windowed_model_class())(
                 str(model_dir),
                 device=device,
                 compute_type=compute_type,

@@ -767,7 +767,11 @@ def test_physicsworks_pauses_and_crash_are_no_speaker(
     pipeline_words = [w for s in transcript.segments for w in s.words]
     speech = embed_speech(audio, embedder=embedder, items=pipeline_words)
     left_out = [round(w.start) for w in speech.left_out]
-    assert {33, 67, 68, 96} <= set(left_out) and len(left_out) <= 12  # measured 11 of 247
+    # Whisper's word times differ by CPU: on an AVX-512 AMD EPYC, words spanned the crash and
+    # its windows (starting 67 s, 68 s) were left out, 11 of 247; on a Sapphire Rapids Xeon
+    # (AMX) no word covers 66.5–70.4 s, so no window is cut there, 5 of 232 left out.
+    assert {33, 96} <= set(left_out) and len(left_out) <= 12
+    assert not [w for w in speech.windows if 67.5 <= (w.start + w.end) / 2 <= 68.5]
     for words in (pipeline_words, words_of(audio)):
         turns = diarize(audio, embedder=embedder, words_or_segments=words)
         assert _speakers(turns) == {"0"}
