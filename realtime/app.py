@@ -146,6 +146,7 @@ async def _run(app: web.Application, settings: Settings, ready: Callable[[str], 
         loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    site: web.TCPSite | None = None
     try:
         if not stop.is_set():
             # workers > 1: sibling processes listen on the same port (SO_REUSEPORT)
@@ -158,6 +159,9 @@ async def _run(app: web.Application, settings: Settings, ready: Callable[[str], 
             ready(f"http://{settings.host}:{port}")
             await stop.wait()
         log.info("shutting down")
+        if site is not None:
+            await site.stop()  # no new connections; open ones still send and receive
+            await transport.close_all(app)  # drain responses, close sessions with 1012
     finally:
         await runner.cleanup()
 

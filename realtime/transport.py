@@ -22,6 +22,8 @@ import logging
 import time
 import weakref
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -52,9 +54,28 @@ OUTBOUND_QUEUE = 2_000
 
 SHUTDOWN_GRACE_S = 10.0
 """On shutdown, responses in progress get this long to finish before sessions close (1012)."""
+CLOSE_TIMEOUT_S = 5.0
+"""How long a closing socket waits for the client's close frame before dropping it."""
+
+
+@dataclass(eq=False)
+class Connection:
+    """An open realtime socket, as shutdown sees it.
+
+    Attributes:
+        runner: The session's runner (None until the session starts).
+        close: Ends the session with a close code and reason; the session's own task then
+            closes the socket with the full close handshake. None until the session starts.
+        ended: Set when the endpoint has finished with the socket.
+    """
+
+    runner: SessionRunner | None = None
+    close: Callable[[int, str], None] | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
 
 CONNECTIONS = web.AppKey("realtime_connections", weakref.WeakKeyDictionary)
-"""Open realtime sockets → their runner (None until the session starts)."""
+"""Open realtime sockets → their :class:`Connection`."""
 ACTIVE_PER_KEY = web.AppKey("realtime_sessions_per_key", Counter)
 
 
@@ -67,6 +88,7 @@ async def realtime_endpoint(request: web.Request) -> web.StreamResponse:
         protocols=(SUBPROTOCOL,) if SUBPROTOCOL in offered else (),
         max_msg_size=MAX_FRAME_BYTES,
         heartbeat=30,
+        timeout=CLOSE_TIMEOUT_S,
     )
     await ws.prepare(request)
 
@@ -86,7 +108,7 @@ async def realtime_endpoint(request: web.Request) -> web.StreamResponse:
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=exc.message.encode()[:120])
         return ws
 
-    connections[ws] = None
+    connection = connections[ws] = Connection()
     per_key[key_id] += 1
     active = request.app[METRICS].active_sessions
     active.inc()
@@ -96,6 +118,7 @@ async def realtime_endpoint(request: web.Request) -> web.StreamResponse:
         active.dec()
         per_key[key_id] -= 1
         connections.pop(ws, None)
+        connection.ended.set()
     return ws
 
 
@@ -155,7 +178,8 @@ async def _serve(
         close=close,
         observe=lambda event: observer.client_event(event, session.config.audio.input.format.type),
     )
-    request.app[CONNECTIONS][ws] = runner  # so shutdown can drain its response
+    connection = request.app[CONNECTIONS][ws]  # so shutdown can drain and close the session
+    connection.runner, connection.close = runner, close
 
     async def write() -> None:
         try:
@@ -173,6 +197,9 @@ async def _serve(
                     InvalidEvent("Binary frames are not supported: send JSON text events.")
                 )
                 runner.flush()
+            # aiohttp hands over buffered frames without suspending: a client that sends
+            # faster than we read would otherwise hold the event loop (every session's).
+            await asyncio.sleep(0)
         if ws.exception() is not None and not closing:  # e.g. a frame over the size limit
             close(WSCloseCode.MESSAGE_TOO_BIG, "frame too large")
         close(WSCloseCode.OK, "")
@@ -258,17 +285,51 @@ async def create_client_secret(request: web.Request) -> web.Response:
 
 
 async def close_all(app: web.Application) -> None:
-    """On shutdown: drain responses, then close every realtime connection with 1012.
+    """Stop every realtime session: drain responses, then close each socket with 1012.
 
+    Call it after the listening sockets stop and before ``AppRunner.cleanup()``: from
+    there on aiohttp discards whatever clients send (``RequestHandler.close``), so client
+    events during the drain would be lost and no close handshake could complete.
     Responses in progress get up to SHUTDOWN_GRACE_S to finish; 1012 (service restart)
-    tells clients they may reconnect.
+    tells clients they may reconnect. Each session closes its own socket and reads on
+    until the client's close frame: closing it from here while the session's reader waits
+    would make aiohttp drop the connection at once, and a client still streaming audio
+    then sees a reset (1006) instead of 1012. Returns when every socket is closed (at most
+    CLOSE_TIMEOUT_S after the drain).
     """
     open_now = list(app[CONNECTIONS].items())
-    runners = [runner for _, runner in open_now if runner is not None]
-    await asyncio.gather(*(runner.drain(grace_s=SHUTDOWN_GRACE_S) for runner in runners))
+    await _drain(open_now)
+    for ws, connection in open_now:
+        if connection.close is not None:
+            connection.close(WSCloseCode.SERVICE_RESTART, "server restarting")
+        else:  # the session has not started: nothing else uses the socket
+            with contextlib.suppress(Exception):
+                await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"server restarting")
+    waits = [asyncio.ensure_future(c.ended.wait()) for _, c in open_now]
+    if waits:
+        _, late = await asyncio.wait(waits, timeout=CLOSE_TIMEOUT_S + 1.0)
+        for wait in late:
+            wait.cancel()
+
+
+async def _close_on_shutdown(app: web.Application) -> None:
+    """``on_shutdown``: close the sessions :func:`close_all` did not (1012).
+
+    That is an app stopped with ``AppRunner.cleanup()`` alone. aiohttp already discards
+    client input here, so after the drain each socket is closed at once, without waiting
+    for a reply.
+    """
+    open_now = list(app[CONNECTIONS].items())
+    await _drain(open_now)
     for ws, _ in open_now:
         with contextlib.suppress(Exception):
             await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"server restarting")
+
+
+async def _drain(connections: list[tuple[web.WebSocketResponse, Connection]]) -> None:
+    """Wait (SHUTDOWN_GRACE_S at most) for the responses in progress to finish."""
+    runners = [c.runner for _, c in connections if c.runner is not None]
+    await asyncio.gather(*(runner.drain(grace_s=SHUTDOWN_GRACE_S) for runner in runners))
 
 
 def setup(app: web.Application) -> None:
@@ -278,4 +339,4 @@ def setup(app: web.Application) -> None:
     for path in ("/v1/realtime", "/realtime"):
         app.router.add_get(path, realtime_endpoint)
     app.router.add_post("/v1/realtime/client_secrets", create_client_secret)
-    app.on_shutdown.append(close_all)
+    app.on_shutdown.append(_close_on_shutdown)

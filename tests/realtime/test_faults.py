@@ -670,7 +670,7 @@ async def test_disconnect_mid_response_releases_everything(real_engines, tmp_pat
 
 def transport_runners(app: web.Application) -> list[SessionRunner | None]:
     """The runners of the app's open realtime connections."""
-    return list(app[transport.CONNECTIONS].values())
+    return [connection.runner for connection in app[transport.CONNECTIONS].values()]
 
 
 # --- 6. a full disk while an upload is stored -------------------------------------------

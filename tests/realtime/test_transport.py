@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import logging
 import tempfile
+import threading
+from typing import Any
 
 import pytest
 import websockets
 from aiohttp import web
+from websockets.sync.client import connect as sync_connect
 
 from engines.base import Engines
 from engines.testing import ScriptedASR, ScriptedVAD, ToneTTS
+from realtime import transport
 from realtime.app import create_app
 from realtime.auth import KEYSTORE
 from realtime.settings import Settings
@@ -85,6 +91,54 @@ async def test_shutdown_closes_sessions_with_1012():
         cleanup = asyncio.create_task(runner.cleanup())
         assert await closed_with(ws) == 1012
         await cleanup
+
+
+def streaming_client(url: str, key: str, streaming: threading.Event) -> Any:
+    """A client in its own thread that sends audio as fast as it can until closed.
+
+    Sets ``streaming`` once 50 chunks are out; returns (close code, close frame received,
+    close frame sent).
+    """
+    chunk = json.dumps({"type": "input_audio_buffer.append", "audio": "AAAA" * 2400})
+    headers = {"Authorization": f"Bearer {key}"}
+    with sync_connect(url, additional_headers=headers, close_timeout=10) as ws:
+        ws.recv(timeout=10)  # session.created
+
+        def stream() -> None:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                for sent in itertools.count(1):
+                    ws.send(chunk)
+                    if sent == 50:
+                        streaming.set()
+
+        sender = threading.Thread(target=stream)
+        sender.start()
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while True:
+                ws.recv(timeout=30)
+        sender.join(10)
+        return ws.close_code, ws.protocol.close_rcvd, ws.protocol.close_sent
+
+
+async def test_close_all_completes_the_handshake_with_a_client_still_streaming():
+    # A telephony bridge keeps streaming while the server restarts. Each session closes its
+    # own socket and reads on until the client's close frame; closed from outside while
+    # its reader waited, aiohttp dropped the connection at once and a client still sending
+    # saw a reset (1006, 1 run in 4) instead of 1012.
+    runner, url, key = await start()
+    app = runner.app
+    streaming = threading.Event()
+    client = asyncio.ensure_future(asyncio.to_thread(streaming_client, url, key, streaming))
+    try:
+        assert await asyncio.to_thread(streaming.wait, 10)
+        sockets = list(app[transport.CONNECTIONS])
+        await transport.close_all(app)
+        code, received, sent = await asyncio.wait_for(client, 30)
+    finally:
+        await runner.cleanup()
+    assert code == 1012 and received is not None and received.code == 1012
+    assert sent is not None  # the client answered the close frame ...
+    assert [ws.close_code for ws in sockets] == [1012]  # ... and the server read the answer
 
 
 async def test_binary_frames_are_an_error_not_a_disconnect():
