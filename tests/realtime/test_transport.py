@@ -26,8 +26,8 @@ from realtime.settings import Settings
 FAKES = Engines(vad=ScriptedVAD([]), asr=ScriptedASR(), tts=ToneTTS())
 
 
-async def start(**settings) -> tuple[web.AppRunner, str, str]:
-    app = create_app(Settings(data_dir=tempfile.mkdtemp(), **settings), engines=FAKES)
+async def start(engines: Engines = FAKES, **settings) -> tuple[web.AppRunner, str, str]:
+    app = create_app(Settings(data_dir=tempfile.mkdtemp(), **settings), engines=engines)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -176,6 +176,61 @@ async def test_shutdown_lets_a_response_finish_before_1012():
         await cleanup
     assert ws.close_code == 1012
     assert "response.done" in seen  # the response completed before the session closed
+
+
+class GatedTone(ToneTTS):
+    """ToneTTS whose second sentence waits until ``gate`` opens: a response held open."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def render_sentence(self, unit: str, speed: float) -> Any:
+        if self.rendered:
+            assert self.gate.wait(30), "the test never opened the gate"
+        return super().render_sentence(unit, speed)
+
+
+async def test_events_sent_while_the_server_drains_are_still_handled():
+    # serve's shutdown: stop listening, then close_all before aiohttp's cleanup, which
+    # would discard client input. While a response finishes, the client is still heard.
+    tts = GatedTone()
+    runner, url, key = await start(Engines(vad=ScriptedVAD([]), asr=ScriptedASR(), tts=tts))
+    create = {"type": "response.create", "response": {"instructions": "One. Two."}}
+    try:
+        async with connect(url, key) as ws:
+            await ws.recv()
+            await ws.send(json.dumps(create))
+            while json.loads(await ws.recv())["type"] != "response.output_audio.delta":
+                pass
+            (connection,) = runner.app[transport.CONNECTIONS].values()
+            draining = asyncio.Event()
+            drain = connection.runner.drain
+
+            async def drain_and_tell(*, grace_s: float) -> None:
+                draining.set()
+                await drain(grace_s=grace_s)
+
+            connection.runner.drain = drain_and_tell
+            for site in list(runner.sites):
+                await site.stop()
+            closing = asyncio.create_task(transport.close_all(runner.app))
+            await asyncio.wait_for(draining.wait(), 10)
+            await ws.send(json.dumps({"type": "input_audio_buffer.clear", "event_id": "e1"}))
+            seen = []
+            while "input_audio_buffer.cleared" not in seen:
+                seen.append(json.loads(await asyncio.wait_for(ws.recv(), 10))["type"])
+            assert not closing.done()  # still draining: the response is held open
+            tts.gate.set()
+            with pytest.raises(websockets.ConnectionClosed):
+                while True:
+                    seen.append(json.loads(await asyncio.wait_for(ws.recv(), 10))["type"])
+            await closing
+        assert ws.close_code == 1012
+        assert seen.index("input_audio_buffer.cleared") < seen.index("response.done")
+    finally:
+        tts.gate.set()
+        await runner.cleanup()
 
 
 async def test_a_client_that_stops_reading_is_closed_with_1008():
