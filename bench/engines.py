@@ -58,6 +58,7 @@ from engines.audio import int16_to_float32, load_pcm  # noqa: E402
 from engines.base import PCM, SAMPLE_RATE, ASROptions, AudioChunk, VADOptions, Word  # noqa: E402
 from engines.models import default_cache_dir, ensure  # noqa: E402
 from engines.vad.silero import FRAME_SAMPLES, SileroVAD  # noqa: E402
+from tests.conftest import wer  # noqa: E402  (the tests' WER: same normalisation)
 
 TESTDATA = Path(os.environ.get("VOXGATE_TESTDATA", REPO.parent / "shared" / "testdata"))
 PHYSICS = TESTDATA / "faster-whisper" / "physicsworks.wav"
@@ -323,25 +324,6 @@ def word_lags(words: tuple[Word, ...], emitted: list[tuple[float, int]]) -> list
             break
         lags.append(emitted[i][0] - word.end)
     return lags
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    """WER after lower-casing, splitting hyphenated words and dropping punctuation (as tests)."""
-    import jiwer
-
-    transform = jiwer.Compose(
-        [
-            jiwer.ToLowerCase(),
-            jiwer.SubstituteRegexes({r"(\w)-(\w)": r"\1 \2"}),
-            jiwer.RemovePunctuation(),
-            jiwer.RemoveMultipleSpaces(),
-            jiwer.Strip(),
-            jiwer.ReduceToListOfListOfWords(),
-        ]
-    )
-    return jiwer.wer(
-        reference, hypothesis, reference_transform=transform, hypothesis_transform=transform
-    )
 
 
 def bench_streaming(
