@@ -7,6 +7,7 @@ logic around engines (hysteresis, the realtime session) can be tested without we
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -26,6 +27,7 @@ from engines.base import (
     VADOptions,
     Voice,
 )
+from engines.errors import EngineError
 from engines.tts.streaming import check_request, stream_speech
 
 
@@ -85,6 +87,8 @@ class ScriptedScorer:
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+GATE_TIMEOUT_S = 30.0
+"""How long a gated ToneTTS waits for its gate before failing the sentence."""
 
 
 class ToneTTS:
@@ -101,6 +105,8 @@ class ToneTTS:
         sample_rate: Rate of the PCM it yields.
         seconds_per_sentence: Tone length per sentence at speed 1.
         voiced_tags: Tag names to treat as voiced (passed inline to the kernel).
+        gate: When given, every sentence after the first waits (on its rendering thread)
+            until the event is set: a response held open for as long as a test needs.
 
     Attributes:
         rendered: The sentences rendered so far, in order (the kernel's call log).
@@ -115,11 +121,13 @@ class ToneTTS:
         seconds_per_sentence: float = 0.2,
         *,
         voiced_tags: frozenset[str] = frozenset(),
+        gate: threading.Event | None = None,
     ) -> None:
         self.hz = hz
         self.sample_rate = sample_rate
         self.seconds_per_sentence = seconds_per_sentence
         self.voiced_tags = voiced_tags
+        self.gate = gate
         self.rendered: list[str] = []
         self.info = EngineInfo("tone", f"{hz:g} Hz")
 
@@ -143,7 +151,9 @@ class ToneTTS:
         return [s for s in _SENTENCE_END.split(text) if s.strip()]
 
     def render_sentence(self, unit: str, speed: float) -> PCM:
-        """Record ``unit`` and return its tone."""
+        """Record ``unit`` and return its tone (after the gate, for all but the first)."""
+        if self.gate is not None and self.rendered and not self.gate.wait(GATE_TIMEOUT_S):
+            raise EngineError("ToneTTS: the gate was never opened")
         self.rendered.append(unit)
         n = round(self.seconds_per_sentence / speed * self.sample_rate)
         t = np.arange(n, dtype=np.float64) / self.sample_rate

@@ -11,6 +11,6 @@ Modules:
   its lease alive with heartbeats.
 * :mod:`~realtime.batch.files` — stored audio and HMAC-signed expiring URLs.
 * :mod:`~realtime.batch.api` — the aiohttp routes (``/submit``, ``/transcriptions``…).
-* :mod:`~realtime.batch.openai_audio` — ``/v1/audio/transcriptions`` and ``/v1/audio/speech``.
+* :mod:`~realtime.batch.openai_audio` — ``/v1/audio/transcriptions``; :mod:`~realtime.batch.openai_speech` — ``/v1/audio/speech`` (streamed).
 * :mod:`~realtime.batch.openapi` — ``GET /openapi.json``.
 """

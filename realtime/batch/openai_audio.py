@@ -10,28 +10,21 @@ model answers). Response formats: ``json``, ``text``, ``srt``, ``vtt``, ``verbos
 (with ``words`` when ``timestamp_granularities[]`` includes ``word``). Recordings without
 speech give an empty text, as OpenAI's do.
 
-Speech uses the configured TTS engine; OpenAI's voice names (``alloy``…) select its default
-voice. Formats: ``wav`` and ``pcm`` (24 kHz 16-bit mono; OpenAI's pcm), and ``mp3``,
-``flac``, ``opus``, ``aac`` encoded with PyAV. The default is ``mp3``, as OpenAI's.
+Speech: :mod:`realtime.batch.openai_speech` (streamed as it is rendered).
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
-import json
-import wave
 from functools import partial
 from typing import Any
 
-import numpy as np
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from engines.audio import resample
-from engines.base import PCM
 from engines.errors import AudioDecodeError, AudioTooLong, EngineError
 from realtime.app_keys import ENGINES, INFERENCE, SETTINGS
+from realtime.batch import openai_speech
 from realtime.batch.api import AUDIO_STORAGE, BadRequest
 from realtime.batch.files import UploadTooLarge
 from realtime.batch.pipeline import (
@@ -44,37 +37,6 @@ from realtime.errors import json_error
 from realtime.scheduler import Priority
 
 TRANSCRIPTION_FORMATS = frozenset({"json", "text", "srt", "vtt", "verbose_json"})
-SPEECH_RATE = 24_000
-"""Sample rate of generated speech (OpenAI's pcm rate)."""
-OPENAI_VOICES = frozenset(
-    {
-        "alloy",
-        "ash",
-        "ballad",
-        "coral",
-        "echo",
-        "fable",
-        "onyx",
-        "nova",
-        "sage",
-        "shimmer",
-        "verse",
-        "marin",
-        "cedar",
-    }
-)
-MAX_INPUT_CHARS = 4096
-"""Longest ``input`` accepted by ``/v1/audio/speech`` (OpenAI's limit)."""
-MIN_SPEED, MAX_SPEED = 0.25, 4.0
-"""The ``speed`` range of ``/v1/audio/speech`` (OpenAI's)."""
-
-_ENCODED = {  # format → (container, codec, rate, content type)
-    "mp3": ("mp3", "libmp3lame", SPEECH_RATE, "audio/mpeg"),
-    "flac": ("flac", "flac", SPEECH_RATE, "audio/flac"),
-    "opus": ("ogg", "libopus", 48_000, "audio/ogg"),
-    "aac": ("adts", "aac", SPEECH_RATE, "audio/aac"),
-}
-SPEECH_FORMATS = frozenset({"wav", "pcm", *_ENCODED})
 
 
 # --- transcriptions ------------------------------------------------------------------------
@@ -261,112 +223,7 @@ async def create_transcription(request: web.Request) -> web.Response:
     return web.json_response({"text": transcript.plain_text})
 
 
-# --- speech -------------------------------------------------------------------------------
-
-
-def encode_speech(pcm: PCM, rate: int, fmt: str) -> tuple[bytes, str]:
-    """Encode engine PCM into an OpenAI speech response format.
-
-    Args:
-        pcm: Mono int16 at ``rate``.
-        rate: The engine's sample rate.
-        fmt: One of :data:`SPEECH_FORMATS`.
-
-    Returns:
-        The bytes and their content type.
-    """
-    if fmt in ("wav", "pcm"):
-        out = resample(pcm, rate, SPEECH_RATE).astype("<i2").tobytes()
-        if fmt == "pcm":
-            return out, "audio/pcm"
-        buffer = io.BytesIO()
-        with wave.open(buffer, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(SPEECH_RATE)
-            w.writeframes(out)
-        return buffer.getvalue(), "audio/wav"
-    import av
-
-    container_name, codec, out_rate, content_type = _ENCODED[fmt]
-    samples = resample(pcm, rate, out_rate)
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format=container_name) as container:
-        stream = container.add_stream(codec, rate=out_rate)
-        stream.layout = "mono"  # type: ignore[union-attr]
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = out_rate
-        for packet in stream.encode(frame):  # type: ignore[union-attr]
-            container.mux(packet)
-        for packet in stream.encode(None):  # type: ignore[union-attr]
-            container.mux(packet)
-    return buffer.getvalue(), content_type
-
-
-async def create_speech(request: web.Request) -> web.Response:
-    """``POST /v1/audio/speech`` (OpenAI shape): JSON in, audio bytes out."""
-    engine = request.app[ENGINES].tts
-    if engine is None:
-        return json_error(503, "no speech engine is configured", code="unavailable")
-    try:
-        body = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return json_error(400, "the body must be JSON")
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[SETTINGS].max_upload_bytes
-        return json_error(413, f"Body larger than the limit of {limit} bytes.")
-    if not isinstance(body, dict):
-        return json_error(400, "the body must be a JSON object")
-    text = body.get("input")
-    if not isinstance(text, str) or not text.strip():
-        return json_error(400, "input must be a non-empty string", param="input")
-    if len(text) > MAX_INPUT_CHARS:
-        return json_error(400, f"input is longer than {MAX_INPUT_CHARS} characters", param="input")
-    fmt = body.get("response_format")
-    fmt = "mp3" if fmt is None else fmt
-    if not isinstance(fmt, str) or fmt not in SPEECH_FORMATS:  # a list is unhashable
-        return json_error(
-            400,
-            f"response_format must be one of {', '.join(sorted(SPEECH_FORMATS))}",
-            param="response_format",
-        )
-    speed = body.get("speed", 1.0)
-    if not isinstance(speed, int | float) or isinstance(speed, bool):
-        return json_error(400, "speed must be a number", param="speed")
-    if not MIN_SPEED <= speed <= MAX_SPEED:  # NaN too
-        return json_error(400, f"speed must be between {MIN_SPEED} and {MAX_SPEED}", param="speed")
-    requested = body.get("voice")
-    voice_ids = {v.id for v in engine.voices()}
-    if isinstance(requested, dict):  # newer SDKs: {"id": ...}
-        requested = requested.get("id")
-        if not isinstance(requested, str):
-            return json_error(400, "voice.id must be a string", param="voice")
-    if requested is not None and not isinstance(requested, str):
-        return json_error(400, "voice must be a string", param="voice")
-    if requested in voice_ids:
-        voice = requested
-    elif requested is None or requested in OPENAI_VOICES:
-        voice = None
-    else:
-        choices = ", ".join(sorted(voice_ids | OPENAI_VOICES))
-        return json_error(400, f"unknown voice {requested!r}; one of {choices}", param="voice")
-
-    def synthesize() -> tuple[bytes, str]:
-        chunks = list(engine.synthesize(text, voice=voice, speed=float(speed)))
-        pcm = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
-        if len(pcm) == 0:
-            raise EngineError("the engine produced no audio for this input")
-        return encode_speech(pcm, engine.sample_rate, fmt)
-
-    loop = asyncio.get_running_loop()
-    try:
-        audio, content_type = await loop.run_in_executor(request.app[INFERENCE], synthesize)
-    except EngineError as exc:
-        return json_error(400, str(exc), code="speech_failed")
-    return web.Response(body=audio, content_type=content_type)
-
-
 def setup(app: web.Application) -> None:
     """Register the ``/v1/audio/*`` routes."""
     app.router.add_post("/v1/audio/transcriptions", create_transcription)
-    app.router.add_post("/v1/audio/speech", create_speech)
+    app.router.add_post("/v1/audio/speech", openai_speech.create_speech)

@@ -150,6 +150,40 @@ _LIST = {
     },
 }
 
+_SPEECH_EVENT_DATA = {
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["type", "audio"],
+            "properties": {
+                "type": {"const": "speech.audio.delta"},
+                "audio": {"type": "string", "description": "Base64 bytes of the file."},
+            },
+        },
+        {
+            "type": "object",
+            "required": ["type", "usage"],
+            "properties": {"type": {"const": "speech.audio.done"}, "usage": {"type": "object"}},
+        },
+        {
+            "type": "object",
+            "required": ["type", "error"],
+            "properties": {"type": {"const": "error"}, "error": {"type": "object"}},
+        },
+    ],
+}
+_SPEECH_EVENT = {
+    "description": "One server-sent event of stream_format sse: its data is JSON.",
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": _SPEECH_EVENT_DATA,
+        }
+    },
+}
 _BINARY = {"type": "string", "format": "binary"}
 
 
@@ -438,6 +472,15 @@ def spec() -> dict[str, Any]:
                                             "minimum": 0.25,
                                             "maximum": 4.0,
                                         },
+                                        "stream_format": {
+                                            "type": ["string", "null"],
+                                            "enum": ["audio", "sse", None],
+                                            "default": "audio",
+                                            "description": "audio: the file's bytes, "
+                                            "streamed as they are made; sse: "
+                                            "speech.audio.delta events (base64), then "
+                                            "speech.audio.done. null: audio.",
+                                        },
                                     },
                                 }
                             }
@@ -445,8 +488,11 @@ def spec() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": {
-                            "description": "Audio",
-                            "content": {"audio/*": {"schema": _BINARY}},
+                            "description": "Audio, streamed (chunked) as it is synthesised",
+                            "content": {
+                                "audio/*": {"schema": _BINARY},
+                                "text/event-stream": {"schema": _SPEECH_EVENT},
+                            },
                         },
                         **_errors(400, 401, 413, 429, 503),
                     },

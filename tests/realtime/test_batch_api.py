@@ -400,6 +400,26 @@ def test_openai_sdk_transcription(openai_client, testdata):
     assert srt.startswith("1\n00:00:0") and "-->" in srt
 
 
+def test_openai_sdk_streams_speech_as_it_is_made(openai_client, engines):
+    # with_streaming_response: chunked bytes as Piper renders each sentence (that they
+    # arrive before the end is tests/realtime/test_openai_speech.py's); joined, they decode
+    # to what was said
+    from engines.audio import decode_file
+    from realtime.batch.pipeline import transcribe_audio
+
+    text = "The quick brown fox jumps over the lazy dog. It was a sunny day."
+    with openai_client.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts", voice="alloy", input=text
+    ) as response:
+        assert response.headers["content-type"] == "audio/mpeg"
+        assert response.headers["transfer-encoding"] == "chunked"
+        pieces = list(response.iter_bytes())
+    audio = decode_file(b"".join(pieces))
+    assert audio.codec == "mp3"
+    heard = transcribe_audio(audio, engines.vad, engines.asr).plain_text
+    assert wer(text, heard) <= 0.15, heard
+
+
 @pytest.mark.parametrize("fmt", ["wav", "mp3"])
 def test_openai_sdk_speech_is_heard_back(openai_client, engines, fmt):
     from engines.audio import decode_file

@@ -178,23 +178,10 @@ async def test_shutdown_lets_a_response_finish_before_1012():
     assert "response.done" in seen  # the response completed before the session closed
 
 
-class GatedTone(ToneTTS):
-    """ToneTTS whose second sentence waits until ``gate`` opens: a response held open."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = threading.Event()
-
-    def render_sentence(self, unit: str, speed: float) -> Any:
-        if self.rendered:
-            assert self.gate.wait(30), "the test never opened the gate"
-        return super().render_sentence(unit, speed)
-
-
 async def test_events_sent_while_the_server_drains_are_still_handled():
     # serve's shutdown: stop listening, then close_all before aiohttp's cleanup, which
     # would discard client input. While a response finishes, the client is still heard.
-    tts = GatedTone()
+    tts = ToneTTS(gate=threading.Event())
     runner, url, key = await start(Engines(vad=ScriptedVAD([]), asr=ScriptedASR(), tts=tts))
     create = {"type": "response.create", "response": {"instructions": "One. Two."}}
     try:
