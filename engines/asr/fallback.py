@@ -21,7 +21,9 @@ words, found one speaker or two). A gateway's output should be reproducible.
 
 An unsure window that does not loop is not retried: the penalty cures loops, and hotter
 samples of unsure audio are as often worse as better. Decodes asked for at a single
-temperature (verbatim decoding, partials) are not touched.
+temperature (greedy partials) are not touched. Verbatim decoding (fillers and annotations
+kept, :data:`~engines.asr.faster_whisper.VERBATIM_PROMPT`) loops most, on laughter and long
+fillers; it uses this same per-window retry.
 
 Measured with Whisper base (int8, beam 5) on the shared clips where faster-whisper falls
 back: mfa_laughter (ratio 26.2 → 1.02) "Ha-ha! Montreal. Ha ha, forced? Ha hahahaha A liner
@@ -38,9 +40,9 @@ from functools import cache
 from typing import Any
 
 FALLBACK_REPETITION_PENALTY = 1.3
-"""Repetition penalty of the greedy retry of a looping window (the verbatim retry's value,
-measured there: it breaks the loops of the shared clips; on clean audio it costs words,
-which is why only looping windows get it)."""
+"""Repetition penalty of the greedy retry of a looping window. It breaks the loops of the
+shared clips, verbatim and plain (module notes). Clean audio never gets it: there it costs
+words (jfk.flac: "ask what you can do" → "Ask but")."""
 
 DecodeResult = tuple[Any, float, float, float]
 """faster-whisper's ``generate_with_fallback`` result: (CTranslate2 result, average

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engines.asr.fallback import FALLBACK_REPETITION_PENALTY, deterministic_model_class
+from engines.asr.fallback import deterministic_model_class
 from engines.asr.windowing import EncoderWindow, windowed_model_class
 from engines.audio import FloatAudio, int16_to_float32
 from engines.base import (
@@ -58,27 +58,6 @@ def decoder_prompt(prompt: str | None, *, verbatim: bool) -> str | None:
     if not verbatim:
         return prompt or None
     return f"{VERBATIM_PROMPT} {prompt}" if prompt else VERBATIM_PROMPT
-
-
-DEGENERATE_COMPRESSION = 2.4
-"""A decoded window whose text compresses (gzip) better than this is a loop ("ummmm…",
-"ha ha ha …"): faster-whisper's own ``compression_ratio_threshold``."""
-
-VERBATIM_RETRY_PENALTY = FALLBACK_REPETITION_PENALTY
-"""Repetition penalty of the second, still greedy, pass of verbatim decoding.
-
-Verbatim decoding loops more than plain decoding (its prompt invites "umm"), and the usual
-cure, faster-whisper's hotter retries, samples at random: the same file would transcribe
-differently each time. Verbatim decoding is therefore deterministic: temperature 0, and
-when a window loops, the whole audio again at temperature 0 with this penalty. Measured on
-the shared clips (Whisper base): mfa_um "ummmm…" (ratio 14.3) → "Montreal forced, ummm... a
-liner."; laughing_freesound486625 "Ha ha ha …" (12.4) → "[laughter]". The penalty is not
-used on audio that does not loop: on jfk.flac it turns "ask what you can do" into "Ask but"."""
-
-
-def _loops(pieces: list[Any]) -> bool:
-    """Whether any decoded faster-whisper segment is a repetition loop."""
-    return any(float(p.compression_ratio) > DEGENERATE_COMPRESSION for p in pieces)
 
 
 def suppressed_tokens(*, verbatim: bool) -> list[int]:
@@ -222,27 +201,20 @@ class FasterWhisperASR:
         if language is None and not self.multilingual:
             language = "en"
         try:
-
-            def run(**extra: Any) -> tuple[list[Any], Any]:
-                with self._model.encoder_window(window):
-                    pieces, info = self._model.transcribe(
-                        audio,
-                        language=language,
-                        initial_prompt=decoder_prompt(prompt, verbatim=verbatim),
-                        suppress_tokens=suppressed_tokens(verbatim=verbatim),
-                        word_timestamps=True,
-                        beam_size=beam_size,
-                        vad_filter=False,
-                        condition_on_previous_text=False,
-                        temperature=0.0 if greedy_only or verbatim else DEFAULT_TEMPERATURES,
-                        max_new_tokens=max_new_tokens,
-                        **extra,
-                    )
-                    return list(pieces), info
-
-            pieces, info = run()
-            if verbatim and _loops(pieces):  # deterministic retry (VERBATIM_RETRY_PENALTY)
-                pieces, info = run(repetition_penalty=VERBATIM_RETRY_PENALTY)
+            with self._model.encoder_window(window):
+                lazy, info = self._model.transcribe(
+                    audio,
+                    language=language,
+                    initial_prompt=decoder_prompt(prompt, verbatim=verbatim),
+                    suppress_tokens=suppressed_tokens(verbatim=verbatim),
+                    word_timestamps=True,
+                    beam_size=beam_size,
+                    vad_filter=False,
+                    condition_on_previous_text=False,
+                    temperature=0.0 if greedy_only else DEFAULT_TEMPERATURES,
+                    max_new_tokens=max_new_tokens,
+                )
+                pieces = list(lazy)
             return pieces, info.language, float(info.language_probability)
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"Whisper decoding failed: {exc}") from exc
@@ -280,34 +252,23 @@ class FasterWhisperASR:
 
         window = None if verbatim else decode.window  # laughter loops in short windows
 
-        def run(report: Callable[[float], None] | None, **extra: Any) -> tuple[list[Any], Any]:
-            with self._model.encoder_window(window):
-                return _run(report, **extra)
-
-        def _run(report: Callable[[float], None] | None, **extra: Any) -> tuple[list[Any], Any]:
-            pieces, info = self._model.transcribe(
-                samples,
-                language=language,
-                initial_prompt=decoder_prompt(options.prompt, verbatim=verbatim),
-                suppress_tokens=suppressed_tokens(verbatim=verbatim),
-                word_timestamps=options.word_timestamps,
-                beam_size=decode.beam_size,
-                vad_filter=decode.vad_filter,
-                condition_on_previous_text=decode.condition_on_previous_text,
-                **({"temperature": 0.0} if verbatim else {}),
-                **extra,
-            )
-            done = []
-            for piece in pieces:  # lazy: decoding happens while iterating
-                done.append(piece)
-                if report is not None:
-                    report(float(piece.end))
-            return done, info
-
         try:
-            pieces, info = run(on_progress)
-            if verbatim and _loops(pieces):  # deterministic retry (VERBATIM_RETRY_PENALTY)
-                pieces, info = run(None, repetition_penalty=VERBATIM_RETRY_PENALTY)
+            with self._model.encoder_window(window):
+                lazy, info = self._model.transcribe(
+                    samples,
+                    language=language,
+                    initial_prompt=decoder_prompt(options.prompt, verbatim=verbatim),
+                    suppress_tokens=suppressed_tokens(verbatim=verbatim),
+                    word_timestamps=options.word_timestamps,
+                    beam_size=decode.beam_size,
+                    vad_filter=decode.vad_filter,
+                    condition_on_previous_text=decode.condition_on_previous_text,
+                )
+                pieces = []
+                for piece in lazy:  # lazy: decoding happens while iterating
+                    pieces.append(piece)
+                    if on_progress is not None:
+                        on_progress(float(piece.end))
             segments: list[Segment] = []
             for piece in pieces:
                 text = piece.text.strip()

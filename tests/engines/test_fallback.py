@@ -114,11 +114,18 @@ def spied(asr_base) -> Iterator[SpyWhisper]:
 
 
 @pytest.mark.model
-def test_laughter_transcribes_the_same_every_time_without_sampling(asr_base, spied, testdata):
-    # faster-whisper's own fallback sampled this clip's looping window ("Ha ha ha ha …",
-    # compression ratio 26): three runs, three transcripts.
-    audio = load_pcm(testdata / "mfa/mfa_laughter.flac")
-    first, second = (asr_base.transcribe(audio, ASROptions(word_timestamps=True)) for _ in "12")
+@pytest.mark.parametrize(
+    ("clip", "verbatim"), [("mfa/mfa_laughter.flac", False), ("mfa/mfa_um.flac", True)]
+)
+def test_looping_clips_transcribe_the_same_every_time_without_sampling(
+    asr_base, spied, testdata, clip, verbatim
+):
+    # faster-whisper's own fallback sampled mfa_laughter's looping window ("Ha ha ha ha …",
+    # compression ratio 26): three runs, three transcripts. Verbatim decoding of mfa_um
+    # loops on its long "ummmm" and gets the same greedy retry.
+    audio = load_pcm(testdata / clip)
+    options = ASROptions(word_timestamps=True, verbatim=verbatim)
+    first, second = (asr_base.transcribe(audio, options) for _ in "12")
     assert first.text == second.text
     assert [w.start for w in first.words] == [w.start for w in second.words]
     assert all(call.get("sampling_temperature", 1.0) == 1.0 for call in spied.calls)
