@@ -27,6 +27,7 @@ import base64
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -106,8 +107,30 @@ class _SpeechFile:
         self._encoder.close()
 
 
-def _request_error(body: Any, voice_ids: set[str]) -> web.Response | None:
-    """The 400 for a malformed request body, or None when it is well formed."""
+@dataclass(frozen=True, slots=True)
+class SpeechRequest:
+    """A well-formed ``/v1/audio/speech`` body.
+
+    Attributes:
+        text: What to say.
+        fmt: The audio file format (a key of :data:`~engines.audio_files.FILE_FORMATS`).
+        sse: Server-sent events rather than the file's bytes.
+        speed: Speaking rate.
+        voice: The engine voice asked for; None: its default (also for OpenAI's names).
+    """
+
+    text: str
+    fmt: str
+    sse: bool
+    speed: float
+    voice: str | None
+
+
+def parse_request(body: Any, voice_ids: set[str]) -> SpeechRequest | web.Response:
+    """The request in ``body``, or the 400 that says what is wrong with it.
+
+    ``response_format`` and ``stream_format`` may be null (their defaults, as OpenAI's).
+    """
     if not isinstance(body, dict):
         return json_error(400, "the body must be a JSON object")
     text = body.get("input")
@@ -115,14 +138,16 @@ def _request_error(body: Any, voice_ids: set[str]) -> web.Response | None:
         return json_error(400, "input must be a non-empty string", param="input")
     if len(text) > MAX_INPUT_CHARS:
         return json_error(400, f"input is longer than {MAX_INPUT_CHARS} characters", param="input")
-    fmt = body.get("response_format", "mp3")
+    fmt = body.get("response_format")
+    fmt = "mp3" if fmt is None else fmt
     if not isinstance(fmt, str) or fmt not in SPEECH_FORMATS:  # a list is unhashable
         return json_error(
             400,
             f"response_format must be one of {', '.join(sorted(SPEECH_FORMATS))}",
             param="response_format",
         )
-    stream_format = body.get("stream_format", "audio")
+    stream_format = body.get("stream_format")
+    stream_format = "audio" if stream_format is None else stream_format
     if not isinstance(stream_format, str) or stream_format not in STREAM_FORMATS:
         return json_error(400, "stream_format must be audio or sse", param="stream_format")
     speed = body.get("speed", 1.0)
@@ -140,7 +165,8 @@ def _request_error(body: Any, voice_ids: set[str]) -> web.Response | None:
     if requested is not None and requested not in voice_ids | OPENAI_VOICES:
         choices = ", ".join(sorted(voice_ids | OPENAI_VOICES))
         return json_error(400, f"unknown voice {requested!r}; one of {choices}", param="voice")
-    return None
+    voice = requested if requested in voice_ids else None
+    return SpeechRequest(text, fmt, stream_format == "sse", float(speed), voice)
 
 
 async def create_speech(request: web.Request) -> web.StreamResponse:
@@ -155,23 +181,16 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SETTINGS].max_upload_bytes
         return json_error(413, f"Body larger than the limit of {limit} bytes.")
-    if isinstance(body, dict):  # null means the default, as with OpenAI
-        defaults = {"response_format": "mp3", "stream_format": "audio"}
-        body = {**body, **{k: v for k, v in defaults.items() if body.get(k) is None}}
-    voice_ids = {v.id for v in engine.voices()}
-    refused = _request_error(body, voice_ids)
-    if refused is not None:
-        return refused
-    requested = body.get("voice")
-    requested = requested.get("id") if isinstance(requested, dict) else requested
-    voice = requested if requested in voice_ids else None
-    sse = body["stream_format"] == "sse"
+    parsed = parse_request(body, {v.id for v in engine.voices()})
+    if isinstance(parsed, web.Response):
+        return parsed
+    sse = parsed.sse
     pool = request.app[INFERENCE]
     try:
-        chunks = engine.synthesize(body["input"], voice=voice, speed=float(body.get("speed", 1.0)))
+        chunks = engine.synthesize(parsed.text, voice=parsed.voice, speed=parsed.speed)
     except EngineError as exc:
         return json_error(400, str(exc), code="speech_failed")
-    speech = _SpeechFile(chunks, FileEncoder(body["response_format"], engine.sample_rate))
+    speech = _SpeechFile(chunks, FileEncoder(parsed.fmt, engine.sample_rate))
     try:
         try:
             data = await speech.pull(pool)
