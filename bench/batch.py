@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/batch.py              # 203 s physicsworks.wav, appends to RESULTS.md
-    .venv/bin/python bench/batch.py --quick      # its first 30 s, once, not recorded
+    .venv/bin/python -m bench.batch              # 203 s physicsworks.wav, appends to RESULTS.md
+    .venv/bin/python -m bench.batch --quick      # its first 30 s, once, not recorded
 
 The script loads the default engines (``load_engines(Settings())``) and starts voxgate in
 this process on a free port (``create_app``, one batch worker, data in a temporary folder).
@@ -31,33 +31,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import tempfile
 import time
 import wave
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-# Keep bench/ off sys.path so `engines` is the package, not bench/engines.py.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
-sys.path.insert(0, str(REPO))
+import aiohttp
 
-import aiohttp  # noqa: E402
-
-from bench import common_realtime as rt  # noqa: E402
-from bench import engines as common  # noqa: E402  (bench/engines.py: shared helpers)
-from engines.audio import load_pcm  # noqa: E402
-from engines.base import SAMPLE_RATE  # noqa: E402
-from engines.models import Kind, resolve  # noqa: E402
-from realtime.loading import load_engines  # noqa: E402
-from realtime.settings import Settings  # noqa: E402
+from bench import common_realtime as rt
+from bench import report
+from bench.report import Result, progress
+from engines.audio import load_pcm
+from engines.base import SAMPLE_RATE
+from engines.models import Kind, resolve
+from realtime.inference.loading import load_engines
+from realtime.server.settings import Settings
 
 TITLE = "batch"
 """Heading of this script's sections in RESULTS.md."""
-
-Result, progress = common.Result, common.progress
 
 CLIP = "faster-whisper/physicsworks.wav"
 WARMUP = "openai-whisper/jfk.flac"
@@ -130,12 +122,12 @@ async def measure(args: argparse.Namespace, folder: Path) -> tuple[list[Result],
     engines = load_engines(settings)
     final = getattr(engines.asr, "final_model", engines.asr)  # StreamingWhisper wraps it
     model = plain_model(settings, final.device, final.compute_type)
-    path = common.TESTDATA / CLIP
+    path = report.TESTDATA / CLIP
     if args.quick:
         path = excerpt(path, QUICK_S, folder)
     audio = path.read_bytes()
     duration = len(load_pcm(path)) / SAMPLE_RATE
-    warmup = common.TESTDATA / WARMUP
+    warmup = report.TESTDATA / WARMUP
     repeat = 1 if args.quick else max(args.repeat, 1)
     beam = settings.asr_beam_size
     plain, vox, tagged, ratio, processing = [], [], [], [], []
@@ -170,7 +162,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> tuple[list[Result],
         Result("batch-api", item, "RTF voxgate + diarization + tags", [t / duration for t in tagged]),
         Result("batch-api", item, "speakers found (with tags)", [float(speakers or 0)], "count"),
     ]  # fmt: skip
-    p50_ratio, p50_rtf = common.percentile(ratio, 50), common.percentile(results[7].values, 50)
+    p50_ratio, p50_rtf = report.percentile(ratio, 50), report.percentile(results[7].values, 50)
     notes = [
         f"plain: WhisperModel({final.device}, {final.compute_type}, "
         f"cpu_threads={settings.asr_threads}), beam {beam}, vad_filter, word timestamps, "
@@ -193,11 +185,11 @@ def main() -> None:
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="voxgate-bench-") as folder:
         results, notes = asyncio.run(measure(args, Path(folder)))
-    print(common.table(results))
+    print(report.table(results))
     for note in notes:
         print(f"- {note}")
     if not (args.quick or args.no_record):
-        common.record(results, notes, common.machine_lines(load_start), title=TITLE)
+        report.record(results, notes, report.machine_lines(load_start), title=TITLE)
 
 
 if __name__ == "__main__":

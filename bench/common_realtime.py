@@ -1,6 +1,6 @@
 """Shared by the server benchmarks: an in-process voxgate, clips, one paced realtime session.
 
-Import after putting the repository root on ``sys.path`` (as the bench scripts do).
+The in-process server and the clip list are :mod:`testkit.loadgen`'s, shared with the tests.
 
 A session (:func:`run_session`) connects with the official ``openai`` SDK, turns on
 ``server_vad`` (no automatic responses) and, clip after clip, appends pcm16 24 kHz audio in
@@ -37,10 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from bench import engines as common
+from bench import report
 from engines.audio import load_pcm, resample
 from engines.base import SAMPLE_RATE, ASROptions, Engines
-from tests import loadgen
+from testkit import loadgen
 
 IN_RATE = 24_000
 BYTES_PER_MS = IN_RATE * 2 // 1000
@@ -82,7 +82,7 @@ class Clip:
 
 def load_clip(relative: str, engines: Engines) -> Clip:
     """Read a test clip, find its word end times with the final ASR model."""
-    pcm = load_pcm(common.TESTDATA / relative)
+    pcm = load_pcm(report.TESTDATA / relative)
     transcript = engines.asr.transcribe(pcm, ASROptions(language="en", word_timestamps=True))
     words = tuple((norm(w.text), w.end) for w in transcript.words if norm(w.text))
     audio = np.concatenate([resample(pcm, SAMPLE_RATE, IN_RATE), np.zeros(int(IN_RATE * TAIL_S), np.int16)])  # fmt: skip
@@ -91,7 +91,7 @@ def load_clip(relative: str, engines: Engines) -> Clip:
 
 def load_clips(names: Iterable[str], engines: Engines) -> list[Clip]:
     names = list(names)
-    common.progress(f"reading {len(names)} clips; word end times from a Whisper pass")
+    report.progress(f"reading {len(names)} clips; word end times from a Whisper pass")
     return [load_clip(name, engines) for name in names]
 
 
@@ -367,14 +367,14 @@ async def _one_clip(
 
 # --- reporting ------------------------------------------------------------------------------
 
-Result = common.Result
+Result = report.Result
 
 
 def ms(values: Iterable[float]) -> list[float]:
     return [v * 1e3 for v in values]
 
 
-def latency_rows(section: str, item: str, r: SessionResult) -> list[common.Result]:
+def latency_rows(section: str, item: str, r: SessionResult) -> list[report.Result]:
     """The rows of (a)–(d) and the counts, for one pooled result."""
     rows = [
         Result(section, item, "(a) speech_stopped → final (ms)", ms(r.final), "turns"),
@@ -404,16 +404,16 @@ def check(label: str, value: float, target: float, unit: str = "ms") -> str:
     """One line: a figure against its target."""
     ok = "meets" if value <= target else "MISSES"
     unit = f" {unit}" if unit else ""
-    return f"{label} {common.fmt(value)}{unit} {ok} target ≤ {target:g}{unit}"
+    return f"{label} {report.fmt(value)}{unit} {ok} target ≤ {target:g}{unit}"
 
 
 def target_lines(r: SessionResult) -> list[str]:
     """The issue's single-session targets against a pooled result."""
     lines = [
-        check("(a) p50", common.percentile(ms(r.final), 50), 500),
-        check("(a) p95", common.percentile(ms(r.final), 95), 1000),
-        check("(c) p50", common.percentile(ms(r.word_lags), 50), 1500),
+        check("(a) p50", report.percentile(ms(r.final), 50), 500),
+        check("(a) p95", report.percentile(ms(r.final), 95), 1000),
+        check("(c) p50", report.percentile(ms(r.word_lags), 50), 1500),
     ]
     if r.response:
-        lines.append(check("(d) p50", common.percentile(ms(r.response), 50), 250))
+        lines.append(check("(d) p50", report.percentile(ms(r.response), 50), 250))
     return lines

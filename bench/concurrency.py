@@ -2,9 +2,9 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/concurrency.py               # N = 1 2 4 8 12 16, recorded
-    .venv/bin/python bench/concurrency.py --sessions 1 4 8 --no-record
-    .venv/bin/python bench/concurrency.py --quick       # N = 1 2, one short clip, not recorded
+    .venv/bin/python -m bench.concurrency               # N = 1 2 4 8 12 16, recorded
+    .venv/bin/python -m bench.concurrency --sessions 1 4 8 --no-record
+    .venv/bin/python -m bench.concurrency --quick       # N = 1 2, one short clip, not recorded
 
 One voxgate runs in this process (default engines, ``create_app`` on a free port; session
 limits raised to the largest N). For each N, N sessions of the official ``openai`` SDK run
@@ -32,27 +32,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-# Keep bench/ off sys.path so `engines` is the package, not bench/engines.py.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
-sys.path.insert(0, str(REPO))
-
-from bench import common_realtime as rt  # noqa: E402
-from bench import engines as common  # noqa: E402  (bench/engines.py: shared helpers)
-from bench import pngplot  # noqa: E402
-from realtime.loading import load_engines  # noqa: E402
-from realtime.settings import Settings  # noqa: E402
+from bench import common_realtime as rt
+from bench import pngplot, report
+from bench.report import Result, percentile, progress
+from realtime.inference.loading import load_engines
+from realtime.server.settings import Settings
 
 TITLE = "concurrency"
 """Heading of this script's sections in RESULTS.md."""
-
-Result, progress, percentile = common.Result, common.progress, common.percentile
 
 SESSIONS = (1, 2, 4, 8, 12, 16)
 CLIPS = (
@@ -63,7 +54,7 @@ CLIPS = (
     "pocketsphinx/sense_and_sensibility_01_austen_64kb-0890.wav",
 )
 QUICK_CLIPS = ("deepspeech/LDC93S1.wav",)
-PLOT = BENCH / "concurrency.png"
+PLOT = report.BENCH / "concurrency.png"
 FINAL_P95_TARGET_MS = 1500
 
 
@@ -189,7 +180,7 @@ async def measure(args: argparse.Namespace) -> tuple[list[Result], list[str], Pa
     record = not (args.quick or args.no_record)
     path = PLOT if record else Path(tempfile.gettempdir()) / "voxgate-concurrency.png"
     plot(path, by_n)
-    notes.append(f"plot: {path.relative_to(REPO) if record else path}")
+    notes.append(f"plot: {path.relative_to(report.REPO) if record else path}")
     return results, notes, path
 
 
@@ -210,11 +201,11 @@ def main() -> None:
         args.rounds = 1
     load_start = os.getloadavg()
     results, notes, _ = asyncio.run(measure(args))
-    print(common.table(results))
+    print(report.table(results))
     for note in notes:
         print(f"- {note}")
     if not (args.quick or args.no_record):
-        common.record(results, notes, common.machine_lines(load_start), title=TITLE)
+        report.record(results, notes, report.machine_lines(load_start), title=TITLE)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/diarization.py              # full run, appends a section to RESULTS.md
-    .venv/bin/python bench/diarization.py --quick      # smoke run (implies --no-record)
+    .venv/bin/python -m bench.diarization              # full run, appends a section to RESULTS.md
+    .venv/bin/python -m bench.diarization --quick      # smoke run (implies --no-record)
 
 What is measured (the project's own engine classes; words from Whisper base, beam 5):
 
@@ -31,39 +31,18 @@ What is measured (the project's own engine classes; words from Whisper base, bea
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import itertools
 import math
 import os
-import sys
 import wave
-from pathlib import Path
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-# Keep bench/ off sys.path so `engines` is the package, not bench/engines.py.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
-sys.path.insert(0, str(REPO))
-
-
-def _load_engines_bench():  # type: ignore[no-untyped-def]
-    """bench/engines.py's helpers (results table, machine lines, timing) under another name."""
-    spec = importlib.util.spec_from_file_location("bench_engines", BENCH / "engines.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-common = _load_engines_bench()
-Result, table, timed, progress = common.Result, common.table, common.timed, common.progress
-
-from engines.asr.faster_whisper import FasterWhisperASR  # noqa: E402
-from engines.audio import load_pcm  # noqa: E402
-from engines.base import (  # noqa: E402
+from bench import report
+from bench.report import ASR_THREADS, TESTDATA, Result, progress, table, timed
+from engines.asr.faster_whisper import FasterWhisperASR
+from engines.audio import load_pcm
+from engines.base import (
     PCM,
     SAMPLE_RATE,
     ASROptions,
@@ -73,34 +52,30 @@ from engines.base import (  # noqa: E402
     VADOptions,
     Word,
 )
-from engines.diarization.alternation import (  # noqa: E402
+from engines.diarization.alternation import (
     ALTERNATING_THRESHOLD,
     MIN_RUN,
     turns_per_label,
 )
-from engines.diarization.batch import (  # noqa: E402
+from engines.diarization.batch import (
     THRESHOLD,
     DiarizationOptions,
-    EmbeddingDiarizer,
     cluster_windows,
     diarize,
     embed_speech,
 )
-from engines.diarization.clustering import centroids, spherical_kmeans  # noqa: E402
-from engines.diarization.dvector import DVectorEmbedder  # noqa: E402
-from engines.diarization.embedding import mask_noise_floor, normalize_loudness  # noqa: E402
-from engines.diarization.metrics import diarization_error, load_rttm  # noqa: E402
-from engines.diarization.online import SHORT_THRESHOLD as ONLINE_SHORT  # noqa: E402
-from engines.diarization.online import THRESHOLD as ONLINE_THRESHOLD  # noqa: E402
-from engines.diarization.online import OnlineSpeakerTracker  # noqa: E402
-from engines.diarization.regions import vad_regions  # noqa: E402
-from engines.diarization.utterance import diarize_utterance  # noqa: E402
-from engines.models import default_cache_dir, ensure  # noqa: E402
-from engines.vad.silero import SileroVAD  # noqa: E402
+from engines.diarization.clustering import centroids, spherical_kmeans
+from engines.diarization.dvector import DVectorEmbedder
+from engines.diarization.embedding import mask_noise_floor, normalize_loudness
+from engines.diarization.metrics import diarization_error, load_rttm
+from engines.diarization.online import SHORT_THRESHOLD as ONLINE_SHORT
+from engines.diarization.online import THRESHOLD as ONLINE_THRESHOLD
+from engines.diarization.online import OnlineSpeakerTracker
+from engines.diarization.regions import vad_regions
+from engines.diarization.utterance import diarize_utterance
+from engines.models import default_cache_dir, ensure
+from engines.vad.silero import SileroVAD
 
-TESTDATA = Path(os.environ.get("VOXGATE_TESTDATA", REPO.parent / "shared" / "testdata"))
-RESULTS = BENCH / "RESULTS.md"
-ASR_THREADS = 2
 COLLARS = (0.0, 0.25, 0.5)
 SINGLE_SPEAKER = {
     "jfk": "openai-whisper/jfk.flac",
@@ -189,13 +164,12 @@ def bench_der(corpus: Corpus, embedder: DVectorEmbedder, vad: SileroVAD) -> list
     audio = corpus.audio("pyannote/sample.wav")
     reference = load_rttm(TESTDATA / "pyannote/sample.rttm")
     words = corpus.words("pyannote/sample.wav")
-    diarizer = EmbeddingDiarizer(embedder, vad)  # VAD regions when no words are given
     out: list[Result] = []
     for source, hint in itertools.product(("words", "VAD"), (2, None)):
         if source == "words":
             turns = diarize(audio, embedder=embedder, words_or_segments=words, num_speakers=hint)
         else:
-            turns = diarizer.diarize(audio, num_speakers=hint)
+            turns = diarize_vad(audio, embedder, vad, num_speakers=hint)
         item = f"sample {source} {'k=2' if hint else 'auto'}"
         out.append(Result("der", item, "speakers", [n_speakers(turns)]))
         for collar in COLLARS:
@@ -231,6 +205,19 @@ def bench_der(corpus: Corpus, embedder: DVectorEmbedder, vad: SileroVAD) -> list
     return out
 
 
+def diarize_vad(
+    audio: PCM, embedder: DVectorEmbedder, vad: SileroVAD, *, num_speakers: int | None = None
+) -> list[SpeakerTurn]:
+    """``diarize`` on Silero VAD regions, as the VAD joined them (no ``region_gap``)."""
+    return diarize(
+        audio,
+        embedder=embedder,
+        words_or_segments=vad_regions(vad, audio),
+        num_speakers=num_speakers,
+        options=DiarizationOptions(region_gap=0.0),
+    )
+
+
 def realtime_flow(
     audio: PCM, words: list[Word], embedder: DVectorEmbedder, vad: SileroVAD
 ) -> list[SpeakerTurn]:
@@ -256,7 +243,7 @@ def bench_counts(
         progress(f"speaker count: {label}")
         audio = corpus.audio(name)
         words = diarize(audio, embedder=embedder, words_or_segments=corpus.words(name))
-        by_vad = EmbeddingDiarizer(embedder, vad).diarize(audio)
+        by_vad = diarize_vad(audio, embedder, vad)
         tracker = OnlineSpeakerTracker(embedder)
         online = {tracker.observe(u) for u in utterances(vad, audio)}
         out += [
@@ -609,11 +596,11 @@ def main() -> None:
     notes += NOTES
     machine = [
         f"{line}; d-vector intra_op_threads=1" if line.startswith("- thread env") else line
-        for line in common.machine_lines(load_start)
+        for line in report.machine_lines(load_start)
     ]
     print("\n".join([*machine, *(f"- note: {n}" for n in notes), "", table(results)]))
     if not (args.quick or args.no_record):
-        common.record(results, notes, machine, title="diarization")
+        report.record(results, notes, machine, title="diarization")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/listening.py              # appends a section to RESULTS.md
-    .venv/bin/python bench/listening.py --quick      # one repeat, no record
+    .venv/bin/python -m bench.listening              # appends a section to RESULTS.md
+    .venv/bin/python -m bench.listening --quick      # one repeat, no record
 
 The batch pipeline (:func:`realtime.batch.pipeline.transcribe_file`, what ``/submit`` jobs
 run) processes ``faster-whisper/physicsworks.wav`` (203 s) with the default engines, in
@@ -23,25 +23,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-# Keep bench/ off sys.path so `engines` is the package, not bench/engines.py.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
-sys.path.insert(0, str(REPO))
+from bench import report
+from bench.report import TESTDATA, Result, progress, timed
+from realtime.batch.pipeline import PipelineOptions, transcribe_file
+from realtime.inference.loading import load_engines
+from realtime.server.settings import Settings
 
-
-from bench import engines as common  # noqa: E402  (bench/engines.py: shared helpers)
-
-Result, timed, progress = common.Result, common.timed, common.progress
-
-from realtime.batch.pipeline import PipelineOptions, transcribe_file  # noqa: E402
-from realtime.loading import load_engines  # noqa: E402
-from realtime.settings import Settings  # noqa: E402
-
-TESTDATA = Path(os.environ.get("VOXGATE_TESTDATA", REPO.parent / "shared" / "testdata"))
 CLIP = "faster-whisper/physicsworks.wav"
 
 
@@ -91,11 +79,11 @@ def main() -> None:
         Result("batch", item, "non-speech tags found", [float(len(result.tags))]),
     ]
     notes = [f"tags: {tags or 'none'}", "runs alternate plain / full; added % is per pair"]
-    print(common.table(results))
+    print(report.table(results))
     for note in notes:
         print(f"- {note}")
     if not (args.quick or args.no_record):
-        common.record(results, notes, common.machine_lines(load_start), title="listening")
+        report.record(results, notes, report.machine_lines(load_start), title="listening")
 
 
 if __name__ == "__main__":

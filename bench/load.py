@@ -2,18 +2,18 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/load.py               # 50 sessions × 2 rounds, 200 submits; recorded
-    .venv/bin/python bench/load.py --quick       # 8 sessions × 1 round, 20 submits; not recorded
-    .venv/bin/python bench/load.py --sessions 20 --rounds 1 --submits 50 --no-record
+    .venv/bin/python -m bench.load               # 50 sessions × 2 rounds, 200 submits; recorded
+    .venv/bin/python -m bench.load --quick       # 8 sessions × 1 round, 20 submits; not recorded
+    .venv/bin/python -m bench.load --sessions 20 --rounds 1 --submits 50 --no-record
 
 One voxgate runs in this process on uvloop (the default engines, ``create_app`` on a free
 loopback port, data in a temporary folder, session limits raised to ``--sessions``);
-everything goes over real sockets on 127.0.0.1. The drivers are in ``tests/loadgen.py``
+everything goes over real sockets on 127.0.0.1. The drivers are in ``testkit/loadgen.py``
 (shared with ``tests/realtime/test_load.py``):
 
 1. **Warm-up** (unmeasured): two sessions and two batch jobs, so lazily started pools have
    their threads; the loop's default executor is started at full size before anything
-   (:func:`tests.loadgen.fill_default_executor`). Once the warm-up's tasks ended, the
+   (:func:`testkit.loadgen.fill_default_executor`). Once the warm-up's tasks ended, the
    baseline: asyncio tasks, Python threads and kernel threads of the process.
 2. **Realtime**: ``--rounds`` rounds of ``--sessions`` concurrent sessions of the official
    ``openai`` SDK (GA dialect): connect (all within ``--spread`` s), ``session.update``
@@ -48,22 +48,15 @@ import sys
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-# Keep bench/ off sys.path so `engines` is the package, not bench/engines.py.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
-sys.path.insert(0, str(REPO))
-
-from bench import common_realtime as rt  # noqa: E402
-from bench import engines as common  # noqa: E402  (bench/engines.py: shared helpers)
-from realtime.loading import load_engines  # noqa: E402
-from realtime.settings import Settings  # noqa: E402
-from tests import loadgen  # noqa: E402  (the drivers, shared with tests/realtime/test_load.py)
+from bench import common_realtime as rt
+from bench import report
+from bench.report import Result, progress
+from realtime.inference.loading import load_engines
+from realtime.server.settings import Settings
+from testkit import loadgen
 
 TITLE = "load"
 """Heading of this script's sections in RESULTS.md."""
-
-Result, progress = common.Result, common.progress
 
 
 def load_rows(section: str, name: str, counts: loadgen.Counts) -> list[Result]:
@@ -97,9 +90,9 @@ async def measure(args: argparse.Namespace) -> tuple[list[Result], list[str], li
     workers = await loadgen.fill_default_executor()
     progress("loading the default engines")
     engines = load_engines(Settings())
-    clips = loadgen.load_clips(common.TESTDATA)
+    clips = loadgen.load_clips(report.TESTDATA)
     scripts = loadgen.build_scripts(clips, args.seconds)
-    short = loadgen.build_scripts(loadgen.load_clips(common.TESTDATA, loadgen.SHORT_CLIPS), 3)
+    short = loadgen.build_scripts(loadgen.load_clips(report.TESTDATA, loadgen.SHORT_CLIPS), 3)
     limit = args.sessions
     async with loadgen.serve(
         engines, max_sessions=max(limit, 100), max_sessions_per_key=max(limit, 20)
@@ -228,14 +221,14 @@ def main() -> None:
     with asyncio.Runner(loop_factory=factory) as runner:
         results, notes, criteria = runner.run(measure(args))
     notes.append(f"whole run {time.perf_counter() - started:.0f} s")
-    print(common.table(results))
+    print(report.table(results))
     for note in notes:
         print(f"- {note}")
     for line in criteria:
         print(line)
     failed = any(line.startswith("FAIL") for line in criteria)
     if not (args.quick or args.no_record):
-        common.record(results, [*notes, *criteria], common.machine_lines(load_start), title=TITLE)
+        report.record(results, [*notes, *criteria], report.machine_lines(load_start), title=TITLE)
     sys.exit(1 if failed else 0)
 
 

@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/realtime_latency.py            # appends a section to RESULTS.md
-    .venv/bin/python bench/realtime_latency.py --quick    # two clips, once, not recorded
+    .venv/bin/python -m bench.realtime_latency            # appends a section to RESULTS.md
+    .venv/bin/python -m bench.realtime_latency --quick    # two clips, once, not recorded
 
 The script loads the default engines (``load_engines(Settings())``), starts voxgate in this
 process on a free port (``create_app`` + ``web.AppRunner``, data in a temporary folder) and
@@ -35,24 +35,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-# Keep bench/ off sys.path so `engines` is the package, not bench/engines.py.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
-sys.path.insert(0, str(REPO))
-
-from bench import common_realtime as rt  # noqa: E402
-from bench import engines as common  # noqa: E402  (bench/engines.py: shared helpers)
-from realtime.loading import load_engines  # noqa: E402
-from realtime.settings import Settings  # noqa: E402
+from bench import common_realtime as rt
+from bench import report
+from bench.report import Result, progress
+from realtime.inference.loading import load_engines
+from realtime.server.settings import Settings
 
 TITLE = "realtime latency"
 """Heading of this script's sections in RESULTS.md."""
-
-Result, progress = common.Result, common.progress
 
 QUICK_CLIPS = ("openai-whisper/jfk.flac", "deepspeech/LDC93S1.wav")
 
@@ -113,11 +104,11 @@ def main() -> None:
     args = parser.parse_args()
     load_start = os.getloadavg()
     results, notes = asyncio.run(measure(args))
-    print(common.table(results))
+    print(report.table(results))
     for note in notes:
         print(f"- {note}")
     if not (args.quick or args.no_record):
-        common.record(results, notes, common.machine_lines(load_start), title=TITLE)
+        report.record(results, notes, report.machine_lines(load_start), title=TITLE)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,9 @@ import soxr
 
 from engines.base import PCM, SAMPLE_RATE
 from engines.errors import AudioDecodeError, AudioTooLong
+
+if TYPE_CHECKING:
+    from av import AudioFrame
 
 FloatAudio = npt.NDArray[np.float32]
 
@@ -98,7 +102,7 @@ def decode_file(
     label = "upload" if isinstance(opened, io.BytesIO) else Path(opened).name
     try:
         with av.open(opened, mode="r") as container:
-            stream = next((s for s in container.streams if s.type == "audio"), None)
+            stream = next(iter(container.streams.audio), None)
             if stream is None:
                 raise AudioDecodeError(f"{label}: no audio stream found")
             if stream.codec_context is None:  # e.g. a WAV whose format tag FFmpeg lacks
@@ -137,9 +141,9 @@ def decode_file(
     return DecodedAudio(samples, codec, format_name, int(rate), int(channels))
 
 
-def _plane(frame: object) -> FloatAudio:
+def _plane(frame: AudioFrame) -> FloatAudio:
     """The float32 samples of a packed mono PyAV frame."""
-    return frame.to_ndarray().reshape(-1).astype(np.float32, copy=False)  # type: ignore[attr-defined]
+    return frame.to_ndarray().reshape(-1).astype(np.float32, copy=False)
 
 
 def _reason(exc: BaseException) -> str:

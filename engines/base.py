@@ -11,7 +11,7 @@ Conventions shared by every engine:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -150,21 +150,6 @@ class VADEngine(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class ASRCapabilities:
-    """What an ASR engine can do, as data.
-
-    Attributes:
-        incremental: Produces deltas before ``finalize()``.
-        word_timestamps: Can time each word.
-        languages: Supported language codes; None means any.
-    """
-
-    incremental: bool
-    word_timestamps: bool = False
-    languages: frozenset[str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class ASROptions:
     """Per-request recognition options.
 
@@ -276,19 +261,77 @@ class SpeculativeASRStream(ASRStream, Protocol):
         """Decode the utterance so far as its final would; keep it under ``token``."""
         ...
 
-    def finalize(self, speculation: int | None = None) -> Transcript:  # type: ignore[override]
+    def finalize(self, speculation: int | None = None) -> Transcript:
         """End the utterance, reusing the decode kept under ``speculation`` if stored."""
         ...
 
 
-class ASREngine(Protocol):
-    """A loaded ASR model."""
+@dataclass(frozen=True, slots=True)
+class DecodeOptions:
+    """Decoder settings of a batch transcription; an engine applies those it has.
+
+    Attributes:
+        beam_size: Beam width (1 = greedy).
+        vad_filter: Let the engine skip non-speech itself before decoding.
+        condition_on_previous_text: Prompt each window with the previous one's text (lets
+            one hallucination loop through a long file, so off by default).
+    """
+
+    beam_size: int = 5
+    vad_filter: bool = True
+    condition_on_previous_text: bool = False
+
+
+ProgressCallback = Callable[[float], None]
+"""``on_progress(seconds_done)``: how far into the audio a batch transcription is.
+
+It is also how a batch transcription is cancelled: the callback raises (the batch pipeline
+raises its ``Cancelled``), and the engine lets the exception propagate.
+"""
+
+
+class BatchASR(Protocol):
+    """Whole-recording transcription: what the batch pipeline calls."""
+
+    def transcribe(
+        self,
+        audio: PCM,
+        options: ASROptions,
+        *,
+        decode: DecodeOptions | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Transcript:
+        """Transcribe a whole recording.
+
+        Args:
+            audio: Mono int16 at SAMPLE_RATE.
+            options: Language, prompt, word timestamps, verbatim.
+            decode: Decoder settings (None: the engine's defaults); unsupported ones are
+                ignored.
+            on_progress: Called with the seconds of audio done as the decode goes, when the
+                engine can tell (it may never be called). Whatever it raises propagates:
+                that is how the caller cancels.
+
+        Returns:
+            The transcript; the batch pipeline reads its ``segments`` (with their words
+            when asked for). Times are seconds from the start of ``audio``.
+
+        Raises:
+            EngineError: the decoder failed.
+        """
+        ...
+
+
+class ASREngine(BatchASR, Protocol):
+    """A loaded ASR model: per-session streams for realtime, and batch transcription."""
 
     info: EngineInfo
-    capabilities: ASRCapabilities
 
-    def transcribe(self, audio: PCM, options: ASROptions) -> Transcript:
-        """Transcribe a whole recording (the batch path)."""
+    def open_stream(self, options: ASROptions) -> ASRStream:
+        """Open a per-session stream (cheap: the model is shared).
+
+        The runner checks whether the stream is a :class:`SpeculativeASRStream`.
+        """
         ...
 
 
@@ -371,14 +414,41 @@ class AudioTag:
 
 
 class AudioTagger(Protocol):
-    """Scores sound-event classes over audio."""
+    """Scores sound-event classes over fixed-size patches of audio (what listening calls).
+
+    Patch ``i`` of a signal covers samples ``[hop_samples·i, hop_samples·i + window_samples)``;
+    the signal is zero-padded at the end so that the patches cover all of it. Stateless and
+    thread-safe: one tagger serves every session.
+    """
 
     info: EngineInfo
-    labels: frozenset[str]
     window_samples: int
+    hop_samples: int
 
-    def tag(self, chunk: AudioChunk) -> list[AudioTag]:
-        """Return the events found in ``chunk``, timed on the stream timeline."""
+    @property
+    def class_names(self) -> Sequence[str]:
+        """Display names of the classes, in score-column order."""
+        ...
+
+    @property
+    def tag_classes(self) -> Mapping[str, Sequence[str]]:
+        """Our tags → the class names that evidence each.
+
+        The tags are ``laugh``, ``breath``, ``cough``, ``sigh``, ``sniff``, ``tut`` and
+        ``env`` (environmental noise).
+        """
+        ...
+
+    def patch_scores(self, audio: PCM) -> npt.NDArray[np.float32]:
+        """Class probabilities per patch.
+
+        Args:
+            audio: Mono int16 at SAMPLE_RATE, any length.
+
+        Returns:
+            Shape ``(n_patches, len(class_names))``, probabilities in [0, 1]; at least one
+            patch, even for empty audio.
+        """
         ...
 
 
@@ -391,7 +461,7 @@ class Engines:
 
     Attributes:
         vad: Voice activity detection.
-        asr: Speech recognition (incremental when ``capabilities.incremental``).
+        asr: Speech recognition: realtime streams and batch transcription.
         tts: Speech synthesis, if configured.
         embedder: Speaker embeddings (diarization), if configured.
         tagger: Non-speech event tagging, if configured.

@@ -18,11 +18,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engines.base import PCM, AudioTag, Word
+from engines.base import PCM, AudioTag, AudioTagger, Word
 from engines.tagging.events import EventOptions, detect_events
 from engines.tagging.inline import inline_text
 from engines.tagging.prosody import Mark, ProsodyOptions, prosody_marks
-from engines.tagging.yamnet import YamnetTagger
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +52,7 @@ def listen(
     audio: PCM,
     words: Sequence[Word],
     *,
-    tagger: YamnetTagger,
+    tagger: AudioTagger,
     offset: float = 0.0,
     events: EventOptions | None = None,
     prosody: ProsodyOptions | None = None,
@@ -67,7 +66,7 @@ def listen(
             timeline.
         words: Whisper's words for this audio (decoded with ``ASROptions(verbatim=True)``
             for fillers and annotations), in time order.
-        tagger: The YAMNet tagger.
+        tagger: The sound-event tagger (YAMNet: :class:`~engines.tagging.yamnet.YamnetTagger`).
         offset: Time of ``audio[0]`` on the words' timeline, in seconds.
         events: Event detection tuning; None uses the calibrated defaults.
         prosody: Prosody tuning; None uses the calibrated defaults.

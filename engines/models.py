@@ -44,15 +44,50 @@ INSTALL_HINT = (
 )
 
 
-class Kind(enum.Enum):
-    """What a model is for; decides which engine loads it and what a user path must look like."""
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What the files of a model kind look like on disk (checked for a user's own path).
 
-    WHISPER = "whisper"  # a CTranslate2 Whisper directory (model.bin, config.json, tokenizer.json)
-    VAD = "vad"  # Silero VAD v6 ONNX
-    PIPER = "piper"  # Piper voice .onnx with its .onnx.json beside it
-    HIBARI = "hibari"  # hibari acoustic ONNX
-    YAMNET = "yamnet"  # directory with model.onnx + model.data + yamnet_class_map.csv
-    DVECTOR = "dvector"  # speaker d-vector ONNX
+    Attributes:
+        directory: The model is a directory (else a single file).
+        required: Files a directory model must hold.
+        sidecar: Suffix of a file that must sit beside a file model (``".json"``: the
+            ``voice.onnx.json`` of ``voice.onnx``).
+    """
+
+    directory: bool = False
+    required: tuple[str, ...] = ()
+    sidecar: str | None = None
+
+
+class Kind(enum.Enum):
+    """What a model is for; decides which engines load it and what a user path must look like.
+
+    Each member is its name (``kind.value``, used in settings messages) and its
+    :class:`Layout` (``kind.layout``).
+    """
+
+    layout: Layout
+
+    def __new__(cls, value: str, layout: Layout) -> Kind:
+        """Create a member from its value and layout."""
+        member = object.__new__(cls)
+        member._value_ = value
+        member.layout = layout
+        return member
+
+    WHISPER = "whisper", Layout(directory=True, required=("model.bin", "config.json"))
+    """A CTranslate2 Whisper directory (model.bin, config.json, tokenizer.json)."""
+    VAD = "vad", Layout()
+    """Silero VAD v6 ONNX."""
+    PIPER = "piper", Layout(sidecar=".json")
+    """A Piper voice .onnx with its .onnx.json beside it."""
+    HIBARI = "hibari", Layout()
+    """hibari acoustic ONNX."""
+    YAMNET = "yamnet", Layout(directory=True, required=("model.onnx", "yamnet_class_map.csv"))
+    """A directory with model.onnx + model.data + yamnet_class_map.csv."""
+    DVECTOR = "dvector", Layout()
+    """Speaker d-vector ONNX."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +367,7 @@ def _model_path(spec: ModelSpec, cache_dir: Path) -> Path:
     if spec.cache_key is not None:
         return cache_dir / spec.cache_key
     first = spec.pack_paths()[0]
-    return first.parent if spec.kind is Kind.WHISPER else first
+    return first.parent if spec.kind.layout.directory else first
 
 
 def _stamp_matches(target: Path) -> bool:
@@ -409,23 +444,22 @@ def ensure(name: str, cache_dir: Path, progress: ProgressFactory = no_progress) 
 
 
 def _check_user_path(path: Path, kind: Kind) -> Path:
-    """Validate a user-supplied model path for ``kind``; return it."""
-    required: dict[Kind, tuple[str, ...]] = {
-        Kind.WHISPER: ("model.bin", "config.json"),
-        Kind.YAMNET: ("model.onnx", "yamnet_class_map.csv"),
-    }
+    """Validate a user-supplied model path for ``kind`` (its :class:`Layout`); return it."""
+    layout = kind.layout
     if not path.exists():
         raise ModelNotFound(f"{kind.value} model path {path} does not exist: fix the setting")
-    if kind in required:
+    if layout.directory:
         if not path.is_dir():
             raise ModelNotFound(f"{kind.value} model path {path} must be a directory")
-        missing = [n for n in required[kind] if not (path / n).is_file()]
+        missing = [n for n in layout.required if not (path / n).is_file()]
         if missing:
             raise ModelNotFound(f"{kind.value} model directory {path} lacks {', '.join(missing)}")
     elif not path.is_file():
         raise ModelNotFound(f"{kind.value} model path {path} must be a file")
-    if kind is Kind.PIPER and not Path(f"{path}.json").is_file():
-        raise ModelNotFound(f"Piper voice {path} needs its config beside it: {path}.json")
+    if layout.sidecar is not None and not Path(f"{path}{layout.sidecar}").is_file():
+        raise ModelNotFound(
+            f"{kind.value} model {path} needs its config beside it: {path}{layout.sidecar}"
+        )
     return path
 
 

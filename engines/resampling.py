@@ -35,11 +35,9 @@ class StreamResampler:
     the resampler is then ready for a new stream.
 
     Latency: soxr holds output back and releases it in blocks, so a chunk may yield nothing
-    and a later one a burst. At HQ with 20 ms chunks the steady-state lag measured about
-    12 ms for 24 kHz→16 kHz and 16 kHz→24 kHz, 29 ms for 8 kHz↔16 kHz and 22.05 kHz→24 kHz,
-    and 43 ms for 24 kHz→8 kHz; :attr:`delay` reports the current lag. The first output
-    can take up to about 100 ms of input at 8 kHz. When the rates are equal, chunks pass
-    through unchanged with no delay.
+    and a later one a burst; :attr:`delay` reports the current lag. When the rates are
+    equal, chunks pass through unchanged with no delay. Measured lags:
+    docs/decisions/resampling-latency.md
 
     Args:
         from_rate: Input sample rate in Hz.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,10 +17,11 @@ from engines.audio import float_to_int16
 from engines.base import (
     PCM,
     SAMPLE_RATE,
-    ASRCapabilities,
     ASROptions,
     AudioChunk,
+    DecodeOptions,
     EngineInfo,
+    ProgressCallback,
     SpeechEdge,
     Transcript,
     TranscriptDelta,
@@ -213,7 +215,6 @@ class ScriptedASR:
     """
 
     info = EngineInfo("scripted-asr", "script")
-    capabilities = ASRCapabilities(incremental=True, word_timestamps=False)
 
     def __init__(
         self,
@@ -231,8 +232,15 @@ class ScriptedASR:
         """A stream over the script."""
         return _ScriptedASRStream(self)
 
-    def transcribe(self, audio: PCM, options: ASROptions) -> Transcript:
-        """The scripted transcript, timed over ``audio``."""
+    def transcribe(
+        self,
+        audio: PCM,
+        options: ASROptions,
+        *,
+        decode: DecodeOptions | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Transcript:
+        """The scripted transcript, timed over ``audio`` (no segments, no progress)."""
         return Transcript(self.transcript, self.language, 0.0, len(audio) / SAMPLE_RATE)
 
 
@@ -270,3 +278,12 @@ class _ScriptedASRStream:
         if self._engine.fail_with is not None:
             raise self._engine.fail_with
         return Transcript(self._engine.transcript, self._engine.language, start, end)
+
+
+if TYPE_CHECKING:  # `make lint` (mypy) checks that the fakes satisfy the engine Protocols
+    from engines.base import ASREngine, FrameScorer, TTSEngine, VADEngine
+
+    def _satisfies(
+        asr: ScriptedASR, vad: ScriptedVAD, tts: ToneTTS, scorer: ScriptedScorer
+    ) -> tuple[ASREngine, VADEngine, TTSEngine, FrameScorer]:
+        return asr, vad, tts, scorer

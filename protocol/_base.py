@@ -80,7 +80,7 @@ class OmitNoneModel(EventModel):
 
     @model_serializer(mode="wrap")
     def _omit_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data = handler(self)
+        data: dict[str, Any] = handler(self)
         for name in self.__omit_if_none__:
             if name in data and data[name] is None:
                 del data[name]

@@ -304,6 +304,7 @@ def _voice_out(value: object) -> object:
 def _turn_detection_out(value: object, *, transcription: bool) -> object:
     if not isinstance(value, Mapping):
         return value
+    keys: tuple[str, ...]
     if transcription:  # beta transcription sessions know only these four
         keys = ("type", "threshold", "prefix_padding_ms", "silence_duration_ms")
     else:  # idle_timeout_ms is GA-only

@@ -24,7 +24,13 @@ from protocol._base import EventModel, OmitNoneModel
 from protocol.errors import ErrorDetail
 from protocol.extensions import AudioTagEvent, TranscriptAnnotation
 from protocol.items import ContentPart, ConversationItem
-from protocol.session import AudioFormat, MaxOutputTokens, Modality, SessionConfig
+from protocol.session import (
+    AudioFormat,
+    MaxOutputTokens,
+    Modality,
+    SessionConfig,
+    default_output_modalities,
+)
 
 __all__ = [
     "SERVER_EVENT_TYPES",
@@ -443,7 +449,7 @@ class Response(EventModel):
     """Items produced, without audio payloads."""
     conversation_id: str | None = None
     """``None`` for out-of-band (``conversation: "none"``) responses."""
-    output_modalities: list[Modality] = Field(default_factory=lambda: ["audio"])
+    output_modalities: list[Modality] = Field(default_factory=default_output_modalities)
     max_output_tokens: MaxOutputTokens = "inf"
     audio: ResponseAudio | None = None
     metadata: dict[str, str] | None = None

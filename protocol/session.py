@@ -15,7 +15,7 @@ exactly those fields to the current session.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, overload
 
 from pydantic import Field, ValidationError
 
@@ -54,12 +54,17 @@ __all__ = [
     "merge_session",
 ]
 
-DEFAULT_SAMPLE_RATE = 24_000
+DEFAULT_SAMPLE_RATE: Final = 24_000
 """The only PCM rate of the protocol, input and output (reference §13)."""
 
 Modality = Literal["text", "audio"]
 """An output modality. GA sessions use exactly one: ``["audio"]`` (audio plus transcript)
 or ``["text"]``."""
+
+
+def default_output_modalities() -> list[Modality]:
+    """A fresh ``["audio"]``: the default ``output_modalities`` of sessions and responses."""
+    return ["audio"]
 
 
 # --- audio formats -------------------------------------------------------------------
@@ -266,7 +271,7 @@ class RealtimeSession(EventModel):
     """The model name the client asked for (echoed; voxgate serves its own engines)."""
     expires_at: int | None = None
     """Unix seconds; set by the session from its injected clock."""
-    output_modalities: list[Modality] = Field(default_factory=lambda: ["audio"])
+    output_modalities: list[Modality] = Field(default_factory=default_output_modalities)
     instructions: str = ""
     audio: RealtimeAudio = Field(default_factory=RealtimeAudio)
     include: list[Literal["item.input_audio_transcription.logprobs"]] | None = None
@@ -307,12 +312,32 @@ class TranscriptionSession(EventModel):
 SessionConfig = Annotated[RealtimeSession | TranscriptionSession, Field(discriminator="type")]
 """Either session kind, discriminated by ``type``."""
 
-_S = TypeVar("_S", RealtimeSession, TranscriptionSession)
-
 _SERVER_OWNED = frozenset({"id", "object", "model", "expires_at"})
 
 
-def merge_session(current: _S, update: RealtimeSession | TranscriptionSession) -> _S:
+@overload
+def merge_session(
+    current: RealtimeSession, update: RealtimeSession | TranscriptionSession
+) -> RealtimeSession: ...
+
+
+@overload
+def merge_session(
+    current: TranscriptionSession, update: RealtimeSession | TranscriptionSession
+) -> TranscriptionSession: ...
+
+
+@overload
+def merge_session(
+    current: RealtimeSession | TranscriptionSession,
+    update: RealtimeSession | TranscriptionSession,
+) -> RealtimeSession | TranscriptionSession: ...
+
+
+def merge_session(
+    current: RealtimeSession | TranscriptionSession,
+    update: RealtimeSession | TranscriptionSession,
+) -> RealtimeSession | TranscriptionSession:
     """Apply a partial ``session.update`` to the current session (reference §6.3).
 
     Only the fields the client sent change, at every nesting level; everything else keeps

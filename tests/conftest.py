@@ -27,25 +27,6 @@ def model_cache_dir() -> Path:
     return Path(os.environ.get("VOXGATE_MODEL_CACHE_DIR") or default_cache_dir())
 
 
-def wer(reference: str, hypothesis: str) -> float:
-    """Word error rate after lower-casing, splitting hyphenated words, dropping punctuation."""
-    import jiwer
-
-    transform = jiwer.Compose(
-        [
-            jiwer.ToLowerCase(),
-            jiwer.SubstituteRegexes({r"(\w)-(\w)": r"\1 \2"}),  # "ill-disposed" = "ill disposed"
-            jiwer.RemovePunctuation(),
-            jiwer.RemoveMultipleSpaces(),
-            jiwer.Strip(),
-            jiwer.ReduceToListOfListOfWords(),
-        ]
-    )
-    return jiwer.wer(
-        reference, hypothesis, reference_transform=transform, hypothesis_transform=transform
-    )
-
-
 @pytest.fixture(scope="session")
 def asr_tiny(model_cache_dir: Path):
     """Whisper tiny.en, loaded once per test run."""

@@ -1,14 +1,10 @@
 """Deterministic fallback: a window that loops is decoded again greedily, never sampled.
 
-faster-whisper decodes each 30 s window at temperature 0 and, when the text looks
-degenerate (gzip compression ratio above 2.4: a loop such as "ha ha ha …") or unsure
-(average log-probability below −1), decodes it again by *sampling* at 0.2, 0.4, … 1.0.
-CTranslate2 draws those samples from a per-thread random generator that cannot be seeded
-per call, so the same file transcribed twice could come back with different text: on
-mfa_laughter.flac three runs gave three transcripts (and diarization, which works on the
-words, found one speaker or two). A gateway's output should be reproducible.
-
-:func:`deterministic_model_class` keeps faster-whisper's decision and replaces its cure:
+faster-whisper decodes each window at temperature 0 and, when the text looks degenerate
+(compression ratio above its threshold) or unsure (average log-probability below its
+threshold), decodes it again by *sampling* at higher temperatures, which CTranslate2 cannot
+seed per call. :func:`deterministic_model_class` keeps faster-whisper's decision and
+replaces its cure, so the same audio always gives the same text:
 
 1. Decode at the schedule's first temperature (0). Accept it unless faster-whisper would
    fall back (same thresholds, same "it is silence" exception).
@@ -19,17 +15,10 @@ words, found one speaker or two). A gateway's output should be reproducible.
    the schedule's last temperature so that faster-whisper resets the prompt of the next
    window as it does after a failed fallback.
 
-An unsure window that does not loop is not retried: the penalty cures loops, and hotter
-samples of unsure audio are as often worse as better. Decodes asked for at a single
-temperature (greedy partials) are not touched. Verbatim decoding (fillers and annotations
-kept, :data:`~engines.asr.faster_whisper.VERBATIM_PROMPT`) loops most, on laughter and long
-fillers; it uses this same per-window retry.
+An unsure window that does not loop is not retried. Decodes asked for at a single
+temperature (greedy partials) are not touched; verbatim decoding uses the same retry.
 
-Measured with Whisper base (int8, beam 5) on the shared clips where faster-whisper falls
-back: mfa_laughter (ratio 26.2 → 1.02) "Ha-ha! Montreal. Ha ha, forced? Ha hahahaha A liner
-HAHA" (all three words of the reference); mfa_um (14.7 → 0.79) "Montreal forced um... a
-liner."; laughing_freesound486625 (18.8 → 0.95) "Ha-ha! Ha-ha ha Ha-ha". No other clip
-falls back; physicsworks.wav (203 s, 8 windows) neither.
+Why this design, and measurements: docs/decisions/asr-fallback.md
 """
 
 from __future__ import annotations
@@ -40,9 +29,10 @@ from functools import cache
 from typing import Any
 
 FALLBACK_REPETITION_PENALTY = 1.3
-"""Repetition penalty of the greedy retry of a looping window. It breaks the loops of the
-shared clips, verbatim and plain (module notes). Clean audio never gets it: there it costs
-words (jfk.flac: "ask what you can do" → "Ask but")."""
+"""Repetition penalty of the greedy retry of a looping window (never of a first decode).
+
+Why this value: docs/decisions/asr-fallback.md
+"""
 
 DecodeResult = tuple[Any, float, float, float]
 """faster-whisper's ``generate_with_fallback`` result: (CTranslate2 result, average
@@ -69,7 +59,7 @@ def loops(candidate: DecodeResult, options: Any) -> bool:
 
 
 def decode_deterministically(generate: Callable[[Any], DecodeResult], options: Any) -> DecodeResult:
-    """One window's decode with the deterministic fallback (module notes).
+    """One window's decode with the deterministic fallback (steps in the module docstring).
 
     Args:
         generate: faster-whisper's ``generate_with_fallback`` for this window, taking the
@@ -101,10 +91,10 @@ def decode_deterministically(generate: Callable[[Any], DecodeResult], options: A
 
 
 @cache
-def deterministic_model_class(base: type[Any]) -> type[Any]:
+def deterministic_model_class(base: type) -> type:
     """``base`` (a ``faster_whisper.WhisperModel`` class) with the deterministic fallback."""
 
-    class DeterministicWhisperModel(base):  # type: ignore[misc,valid-type]
+    class DeterministicWhisperModel(base):
         """Never samples when a window falls back (:mod:`engines.asr.fallback`)."""
 
         def generate_with_fallback(

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +17,10 @@ from engines.audio import FloatAudio, int16_to_float32
 from engines.base import (
     PCM,
     SAMPLE_RATE,
-    ASRCapabilities,
     ASROptions,
+    DecodeOptions,
     EngineInfo,
+    ProgressCallback,
     Segment,
     Transcript,
     Word,
@@ -86,26 +85,6 @@ def cuda_device_count() -> int:
         return 0
 
 
-@dataclass(frozen=True, slots=True)
-class DecodeOptions:
-    """Decoder settings for batch transcription.
-
-    Attributes:
-        beam_size: Beam width (1 = greedy; 5 is faster-whisper's accurate default).
-        vad_filter: Skip non-speech with faster-whisper's Silero VAD before decoding.
-        condition_on_previous_text: Prompt each window with the previous one's text.
-            Off by default: it is what lets one hallucination loop through a long file.
-        window: Encoder window of audio shorter than 30 s (:mod:`engines.asr.windowing`);
-            None (the default, what batch jobs use): always 30 s. Verbatim decodes always
-            use 30 s.
-    """
-
-    beam_size: int = 5
-    vad_filter: bool = True
-    condition_on_previous_text: bool = False
-    window: EncoderWindow | None = None
-
-
 class FasterWhisperASR:
     """A loaded Whisper model. Thread-safe for concurrent ``transcribe`` calls.
 
@@ -117,13 +96,14 @@ class FasterWhisperASR:
             float16 on CUDA.
         cpu_threads: Intra-op threads per call on CPU (0 lets CTranslate2 decide).
         num_workers: Calls that may run in parallel (CTranslate2 replicas of the workers).
+        batch_window: Encoder window of :meth:`transcribe` for audio shorter than 30 s
+            (:mod:`engines.asr.windowing`); None (the default): always 30 s. Verbatim
+            decodes always use 30 s.
 
     Raises:
         ModelNotFound: the directory does not hold a loadable model.
         EngineError: CUDA was asked for but is not available.
     """
-
-    capabilities = ASRCapabilities(incremental=False, word_timestamps=True)
 
     def __init__(
         self,
@@ -134,6 +114,7 @@ class FasterWhisperASR:
         compute_type: str = "default",
         cpu_threads: int = 0,
         num_workers: int = 1,
+        batch_window: EncoderWindow | None = None,
     ) -> None:
         if device == "auto":
             device = "cuda" if cuda_device_count() > 0 else "cpu"
@@ -154,6 +135,7 @@ class FasterWhisperASR:
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelNotFound(f"cannot load Whisper model from {model_dir}: {exc}") from exc
         self.device = device
+        self.batch_window = batch_window
         self.compute_type = compute_type
         self.multilingual = bool(self._model.model.is_multilingual)
         self.info = EngineInfo("faster-whisper", name or Path(model_dir).name)
@@ -225,16 +207,17 @@ class FasterWhisperASR:
         options: ASROptions,
         *,
         decode: DecodeOptions | None = None,
-        on_progress: Callable[[float], None] | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> Transcript:
-        """Transcribe a whole recording.
+        """Transcribe a whole recording (:class:`~engines.base.BatchASR`).
 
         Args:
             audio: Mono int16 at 16 kHz.
             options: Language (None detects it), prompt, word timestamps, verbatim
                 decoding (:data:`VERBATIM_PROMPT` before the prompt, nothing suppressed).
             decode: Decoder settings; the defaults favour accuracy.
-            on_progress: Called with the seconds of audio done after each segment.
+            on_progress: Called with the seconds of audio done after each segment; what it
+                raises propagates (cancellation).
 
         Returns:
             The transcript with segments, and words when asked. Times are seconds from the
@@ -250,7 +233,7 @@ class FasterWhisperASR:
         verbatim = options.verbatim
         samples = int16_to_float32(audio)
 
-        window = None if verbatim else decode.window  # laughter loops in short windows
+        window = None if verbatim else self.batch_window  # laughter loops in short windows
 
         try:
             with self._model.encoder_window(window):

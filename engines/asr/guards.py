@@ -59,7 +59,8 @@ def segment_is_trustworthy(segment: Any) -> bool:
 
 
 class _HasText(Protocol):
-    text: str
+    @property
+    def text(self) -> str: ...
 
 
 W = TypeVar("W", bound=_HasText)

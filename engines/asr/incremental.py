@@ -42,10 +42,11 @@ from engines.audio import PCMBuffer, int16_to_float32
 from engines.base import (
     PCM,
     SAMPLE_RATE,
-    ASRCapabilities,
     ASROptions,
     AudioChunk,
+    DecodeOptions,
     EngineInfo,
+    ProgressCallback,
     Transcript,
     TranscriptDelta,
     Word,
@@ -105,19 +106,21 @@ class StreamingWhisper:
         self.options = options or StreamingOptions()
         names = {partial.info.model, self.final_model.info.model}
         self.info = EngineInfo("faster-whisper", "+".join(sorted(names)))
-        self.capabilities = ASRCapabilities(
-            incremental=True,
-            word_timestamps=True,
-            languages=None if self.final_model.multilingual else frozenset({"en"}),
-        )
 
     def open_stream(self, options: ASROptions) -> WhisperStream:
         """Open a per-session stream (cheap: no model is loaded)."""
         return WhisperStream(self, options)
 
-    def transcribe(self, audio: PCM, options: ASROptions) -> Transcript:
-        """Batch transcription with the final model."""
-        return self.final_model.transcribe(audio, options)
+    def transcribe(
+        self,
+        audio: PCM,
+        options: ASROptions,
+        *,
+        decode: DecodeOptions | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Transcript:
+        """Batch transcription with the final model (:class:`~engines.base.BatchASR`)."""
+        return self.final_model.transcribe(audio, options, decode=decode, on_progress=on_progress)
 
 
 class WhisperStream:

@@ -1,35 +1,14 @@
 """Short encoder windows: Whisper's encoder cost for a short utterance, not for 30 s.
 
-faster-whisper pads every window's features to Whisper's 30 s (3,000 frames) before the
-encoder, so a 3 s utterance costs the encoder as much as 30 s of audio. The encoder accepts
-fewer frames (its positional embeddings are sliced; whisper.cpp exposes the same idea as
-``audio_ctx``). Inside :meth:`WindowedWhisperModel.encoder_window`, a decode whose whole
-audio fits in a shortened window (shorter than 30 s − margin) is encoded padded only to
-``audio + margin`` (at least ``min_s``); faster-whisper decodes, aligns words and applies
-its guards on that encoder output as usual. Longer audio keeps 30 s windows throughout.
+faster-whisper pads every window's features to 30 s (3,000 frames) before the encoder.
+Inside :meth:`WindowedWhisperModel.encoder_window`, a decode whose whole audio fits in a
+shortened window (shorter than 30 s − margin) is encoded padded only to ``audio + margin``
+(at least ``min_s``); faster-whisper decodes, aligns words and applies its guards on that
+encoder output as usual. Longer audio, and decodes outside ``encoder_window``, keep the
+standard 30 s windows. Relies on faster-whisper's ``WhisperModel.encode`` receiving
+zero-padded (``pad_or_trim``) features (version pinned in ``pyproject.toml``).
 
-Measured on the 2-core CPU of ``bench/`` (int8, 2 threads): Whisper base ``encode`` of
-jfk.flac 604 ms at 3,000 frames, 139 ms at 1,500; whole beam-5 decodes with word timestamps
-2–4× faster on 15 shared clips (3–14 s), word end times within 10–30 ms of the 30 s decode.
-Too short a window costs words: on 8 clips with human transcripts (jfk, pocketsphinx ×3,
-deepspeech, CMU ARCTIC ×2, asterisk), beam 5, pooled WER with 30 s 0.059 (0.050 with 0.5 s of
-silence after the speech, as realtime utterances have); ``margin_s=1, min_s=5`` 0.069 ("ill
-disposed" → "ill-sposed"); ``margin_s=2, min_s=8`` 0.050 (both); ``3, 10`` and ``5, 15``
-0.050. tiny.en (greedy) is more fragile: with a 1 s margin two clips looped (WER 0.166 at
-30 s, 0.179 with ``min_s=10, margin_s=3``). In the batch pipeline (physicsworks.wav, 7 VAD
-chunks, Whisper base) ``2, 8`` made a noisy 6 s chunk loop ("I'm I'm I'm…", WER 0.218 vs
-0.197) while ``3, 10``, ``5, 15`` and ``8, 20`` gave the 30 s text exactly (19.7 s vs 21.6 s).
-So :data:`SHORT_WINDOW` is ``margin_s=3, min_s=10``, for realtime partials and finals,
-except verbatim finals (non-speech tags asked for): on mfa_laughter the short window
-dropped "a liner" between the laughs. Batch jobs keep 30 s windows (``DecodeOptions.window``
-None): pyannote/sample.wav (23.6 s of speech) decoded in a 26.6 s window heard a few words
-differently ("beep" → "deep", word times ±20 ms) and diarization, which works on those
-words, went from DER 0.18 to 0.35 (``tests/engines/test_diarization.py``); short files
-would decode about 2× faster. Only audio that fits one shortened window is shortened.
-
-Full windows are encoded the standard way. Coupled to faster-whisper's
-``WhisperModel.encode`` receiving ``pad_or_trim``-padded (zero) features (pinned in
-``pyproject.toml``); ``tests/engines/test_asr.py`` checks that the short window is used.
+Why these values, and measurements: docs/decisions/asr-windowing.md
 """
 
 from __future__ import annotations
@@ -74,7 +53,7 @@ class EncoderWindow:
 
 
 SHORT_WINDOW = EncoderWindow(margin_s=3.0, min_s=10.0)
-"""The window voxgate decodes with: partials, finals and batch chunks (module docstring)."""
+"""The window realtime partials and non-verbatim finals decode with (batch keeps 30 s)."""
 
 
 def content_frames(features: Any) -> int:
@@ -95,14 +74,14 @@ def _shortened(window: EncoderWindow, content: int) -> bool:
 
 
 @cache
-def windowed_model_class() -> type[Any]:
+def windowed_model_class() -> type:
     """``faster_whisper.WhisperModel`` with :meth:`~WindowedWhisperModel.encoder_window`.
 
     Built on first use so that importing this module does not import faster-whisper.
     """
     from faster_whisper import WhisperModel
 
-    class WindowedWhisperModel(WhisperModel):  # type: ignore[misc]
+    class WindowedWhisperModel(WhisperModel):
         """A WhisperModel whose windows may be encoded short (thread-safe).
 
         The window applies to ``transcribe`` calls made inside :meth:`encoder_window` on the

@@ -2,7 +2,7 @@
 
 * :mod:`.dvector`: the speaker embedder (256-d d-vector, ONNX).
 * :mod:`.batch`: who spoke when in a whole recording, and who said each word
-  (:func:`~.batch.diarize`, :func:`~.batch.assign_speakers`, :class:`~.batch.EmbeddingDiarizer`).
+  (:func:`~.batch.diarize`, :func:`~.batch.assign_speakers`).
 * :mod:`.online`: per-utterance speaker labels for realtime sessions
   (:class:`~.online.OnlineSpeakerTracker`).
 * :mod:`.metrics`: diarization error rate, as pyannote.metrics computes it.

@@ -1,37 +1,17 @@
 """The second test of the speaker count: two voices that take turns.
 
-:func:`~engines.diarization.batch.cluster_windows` first looks for clearly different
-voices (centroid cosine below the batch ``THRESHOLD``, 0.66). Two voices on one
-telephone line can be closer than that: those of ``pyannote/sample.wav`` are 0.84 alike,
-while one speaker's voice drifts as far within a recording (jfk's opening words against
-the rest, 0.74). What tells them apart is the timeline: a drift goes one way, speakers
-take turns. :func:`alternating_split` therefore splits the windows in two (spherical
-k-means) and keeps the split only when
+Two voices on one line can be closer than the batch ``THRESHOLD`` while one speaker's
+voice drifts as far within a recording; what tells them apart is the timeline: a drift goes
+one way, speakers take turns. :func:`alternating_split` therefore splits the windows in two
+(spherical k-means) and keeps the split only when
 
 * the two halves take turns: each holds at least two runs of consecutive windows worth
   ``min_run`` seconds of speech or more (A … B … A … B), and
 * their centroids are less alike than ``threshold``.
 
-Calibration (:data:`ALTERNATING_THRESHOLD`, ``bench/diarization.py`` re-measures it):
-of the shared corpus, only three recordings have alternating halves at all, with these
-centroid cosines (Whisper base words; Silero VAD regions):
+Pure functions; thread-safe.
 
-* ``pyannote/sample.wav``, two speakers (must split): 0.839; 0.817.
-* ``asterisk/demo-congrats.wav``, 30 s, one speaker (must not): 0.895; 0.896.
-* ``faster-whisper/physicsworks.wav``, 203 s, one speaker (must not): 0.889; 0.889
-  (0.897 from the batch pipeline's words, with its pause and crash windows left out:
-  :mod:`.batch`, "Windows without speech"; 0.885 with them in).
-
-0.85 sits in (0.839, 0.889), nearer the two-speaker side: the evidence is one
-conversation, and the cost of a false split shows in 30 s excerpts of physicsworks
-(starting every 10 s, 19 of them), which a single speaker fills as a short recording
-would: the halves of 9 of them alternate (words; 2 from VAD regions), and 1 of the 19 is
-split at 0.85 (0.802 from words; 0.848 from VAD regions), 2 at the middle of the gap
-(0.86). So about one 30 s single-speaker recording in 19 may come out as two speakers.
-The margin on ``sample.wav`` is small (0.011): the d-vector hears these two voices
-barely apart, and a weaker transcript (tiny.en) or other windows can tip it to one
-speaker. Jfk, the pocketsphinx, deepspeech, pyroomacoustics, MFA and Asterisk clips
-never alternate (too short for two 2 s runs per half, or one drift).
+Why these values, and calibration: docs/decisions/alternating-voices.md
 """
 
 from __future__ import annotations
@@ -55,7 +35,7 @@ def alternating_split(
     threshold: float = ALTERNATING_THRESHOLD,
     min_run: float = MIN_RUN,
 ) -> clustering.Labels | None:
-    """Two speakers who take turns, or None (module notes: the test and its calibration).
+    """Two speakers who take turns, or None (the test is in the module docstring).
 
     Args:
         embeddings: ``(n, dim)`` unit-norm rows, in time order.

@@ -1,79 +1,17 @@
 """Batch diarization: who spoke when in a whole recording, and who said each word.
 
-Pipeline (:func:`diarize`)::
+:func:`diarize` joins the timed items (words, segments or VAD regions) into speech regions,
+cuts them into equal windows, leaves out windows with too little voiced speech
+(:mod:`.voicing`), embeds the rest at equal loudness and clusters them: agglomerative at
+:data:`THRESHOLD` with small clusters folded in, refined by spherical k-means, or the
+alternating-voices test (:mod:`.alternation`) when that leaves one speaker, or k-means to
+``num_speakers`` when it is given. Window labels become 20 ms frame labels, each item takes
+its frames' majority, and consecutive items of one speaker become turns numbered ``"0"``,
+``"1"``, … in order of first appearance. :func:`assign_speakers` labels words from turns.
 
-    words / segments / VAD regions ──► speech regions (gaps < 0.5 s joined)
-      ──► 1.5 s windows at most 0.5 s apart (regions < 1 s get none: they are merged
-          into their neighbours' labels)
-      ──► windows with < 10 % voiced-speech frames left out (pauses, noises; below)
-      ──► d-vectors of the windows, each at equal loudness
-      ──► clustering: agglomerative at cosine THRESHOLD, clusters with < 2 s of speech
-          folded into the nearest one, refined by spherical k-means; when that leaves one
-          speaker, the alternating-voices test (:mod:`.alternation`) may still find two
-          (or k-means to ``num_speakers`` when it is given)
-      ──► frame labels (20 ms): each window votes for its cluster over its span, most
-          at its centre; label runs shorter than 0.5 s take their neighbour's label
-      ──► each word (or each piece of a longer segment) takes its frames' majority
-      ──► turns: consecutive items of one speaker less than 1 s apart, speakers
-          numbered "0", "1", … in order of first appearance
+Pure functions; blocking; thread-safe when the embedder is.
 
-Threshold
----------
-:data:`THRESHOLD` (0.66) is the centroid cosine under which two clusters of windows stay
-different speakers. It was calibrated with this pipeline on the shared corpus by finding,
-for each recording, the lowest threshold at which it comes out as two speakers (Whisper
-base words; ``bench/diarization.py`` re-measures it):
-
-* single speaker (must stay one): jfk 0.73 (whisper.cpp's jfk.mp3 0.76), physicsworks
-  (203 s) 0.71 (0.73 from the batch pipeline's words, which chunk it differently),
-  demo-congrats 0.84; the pocketsphinx, deepspeech, pyroomacoustics,
-  agent-pass and MFA clips never split (none has two 2 s stretches apart).
-* different speakers (must split): 45 pairs of different single-speaker clips (15 s of
-  each at most) joined end to end, median 0.35, 95th percentile 0.57, at most 0.61; the
-  two channels of ``stereo_diarization.wav`` one after the other, 0.47.
-
-0.66 is the middle of the gap (0.61, 0.71). The two telephone voices of
-``pyannote/sample.wav`` do **not** split at it (they need 0.79): they are closer to each
-other (centroid cosine 0.83) than the two halves of jfk (0.81), so no threshold on this
-embedder counts them; the alternating-voices test below does. (``bench/diarization.py``
-prints every clip's count; the speechbrain VAD clips come out as one speaker.)
-
-Windows without speech
-----------------------
-Word timings place windows over more than speech: between two words of one region lies
-a pause (up to ``region_gap``), a 1.5 s window over it is mostly room noise, which
-loudness normalisation raises to speech level, and a window over a loud noise (a crash,
-a bang) is mostly that noise. The d-vector hears both as voices of their own. With the
-words of the batch pipeline (``realtime.batch.pipeline``) on physicsworks, 10 such
-windows (pauses at 33 s and 96 s, the pendulum crash at 67–69 s: YAMNet "Silence" 1.0
-and "Breaking" 0.68) made a second cluster of 5.5 s, 0.49 alike to the lecturer, and
-k-means grew it to 56 windows. :func:`~.voicing.voiced_fractions` scores each window by
-the share of its 40 ms frames that are voiced (periodic at a 60–400 Hz pitch) and within
-30 dB of the recording's speech level, and :data:`MIN_VOICED` (0.1) leaves out windows
-below it; their speech takes the nearest clustered window's label. Measured (Whisper
-base words / Silero VAD regions, every clip of the shared corpus): 11 of physicsworks's
-247 pipeline windows score 0.00–0.09, all over the two pauses and the crash (9 of the 10
-above, and 34.2 s and 67.2 s; the tenth, 69.2 s, holds speech after the crash, scores
-≥ 0.2 and joins the lecturer); every other window scores ≥ 0.11 (10th percentile
-0.11–0.79 per clip), except one word window of the noisy ``speechbrain/vad_valid.wav``
-(0.00). None of sample.wav's 41 windows, nor any window from VAD regions, is left out,
-so its figures below are unchanged. Afterwards physicsworks on the pipeline words
-splits only from threshold 0.73 (before: it came out as two speakers at every threshold
-from 0.50 up). Cost: 0.13–0.15 s per 203 s recording. A window with only
-unvoiced speech (whispering) is left out too; when no window passes, all are kept.
-
-Alternating voices
-------------------
-When the threshold finds one speaker, :func:`~.alternation.alternating_split` tests for
-two voices that take turns (each half of a 2-means split holding at least two runs of
-≥ 2 s) and are less than :data:`~.alternation.ALTERNATING_THRESHOLD` (0.85) alike; its
-module notes give the calibration. It counts the two telephone voices of
-``pyannote/sample.wav`` (0.839), with the same split as ``num_speakers=2``: DER 18.1 %
-with a 0.25 s collar (pyannote convention, ±0.125 s), 10.2 % with ±0.25 s. A drifting
-single voice (jfk) does not alternate; demo-congrats (0.895) and physicsworks (0.889)
-alternate but stay above it (physicsworks on the batch pipeline's words: 0.897). The
-margin is thin on both sides (module notes there): sample.wav on the batch pipeline's
-words (rather than one-shot transcription's) is 0.847 alike, 0.003 from the limit.
+Why these values, and calibration: docs/decisions/batch-diarization.md
 """
 
 from __future__ import annotations
@@ -81,30 +19,24 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from engines.base import PCM, EngineInfo, Segment, SpeakerEmbedder, SpeakerTurn, VADEngine
+from engines.base import PCM, Segment, SpeakerEmbedder, SpeakerTurn
 from engines.diarization import clustering
 from engines.diarization.alternation import ALTERNATING_THRESHOLD, MIN_RUN, alternating_split
 from engines.diarization.embedding import embed_spans
-from engines.diarization.regions import (
-    SpeechRegion,
-    Timed,
-    embedding_windows,
-    speech_regions,
-    vad_regions,
-)
+from engines.diarization.regions import SpeechRegion, Timed, embedding_windows, speech_regions
 from engines.diarization.timeline import LabelTimeline
 from engines.diarization.voicing import voiced_fractions
 
 THRESHOLD = 0.66
-"""Centroid cosine below which clusters stay apart (module notes: calibration)."""
+"""Centroid cosine below which clusters stay apart (docs/decisions/batch-diarization.md)."""
 
 MIN_VOICED = 0.1
-"""Share of voiced-speech frames a window needs to be clustered (module notes)."""
+"""Share of voiced-speech frames a window needs to be clustered (same page)."""
 
 MAX_AGGLOMERATIVE_ROWS = 2000
 """Most rows agglomerative clustering gets (its time and memory grow as the square)."""
@@ -113,6 +45,8 @@ MAX_AGGLOMERATIVE_ROWS = 2000
 @dataclass(frozen=True, slots=True)
 class DiarizationOptions:
     """Knobs of :func:`diarize`; the defaults are the calibrated ones.
+
+    Why these values: docs/decisions/batch-diarization.md
 
     Attributes:
         threshold: Centroid cosine below which two clusters are different speakers.
@@ -135,9 +69,6 @@ class DiarizationOptions:
         join_gap: Consecutive items of one speaker closer than this form one turn.
         frame: Resolution of the label timeline in seconds.
         threads: Threads that embed windows at once (the result does not depend on it).
-            Two: the embedding is most of diarization's cost; measured on
-            physicsworks.wav (203 s, 236 windows, 2 cores) diarize took 2.6 s with one
-            thread and 1.6 s with two.
     """
 
     threshold: float = THRESHOLD
@@ -163,12 +94,10 @@ def diarize(
     num_speakers: int | None = None,
     options: DiarizationOptions | None = None,
 ) -> list[SpeakerTurn]:
-    """Find who spoke when (module notes describe the pipeline).
+    """Find who spoke when (the module docstring outlines the steps).
 
-    Blocking: embeds about 1.6 windows per second of speech (15–35 ms each on one CPU
-    core; physicsworks.wav, 203 s: 2.6 s, about 20 % of Whisper base's transcription,
-    0.15 s of it the voicing test).
-    Safe to call from several threads when the embedder is thread-safe.
+    Blocking: embeds about 1.6 windows per second of speech. Safe to call from several
+    threads when the embedder is thread-safe.
 
     Args:
         audio: The whole recording, mono int16 at 16 kHz.
@@ -176,9 +105,10 @@ def diarize(
         words_or_segments: Where the speech is, in seconds from the start of ``audio``:
             words (best: turns then start and end on word boundaries), segments (their
             words are used when every segment has some), or
-            :func:`~engines.diarization.regions.vad_regions`.
+            :func:`~engines.diarization.regions.vad_regions` (then pass
+            ``DiarizationOptions(region_gap=0.0)``: the VAD already joined short pauses).
         num_speakers: The number of speakers when known; None chooses it.
-        options: Tuning; the defaults are calibrated (module notes).
+        options: Tuning; the defaults are calibrated.
 
     Returns:
         Turns sorted by start, never overlapping within one speaker; speakers are
@@ -376,65 +306,6 @@ def assign_speakers(items: Iterable[Timed], turns: Sequence[SpeakerTurn]) -> lis
         nearest = min(candidates, key=lambda t: max(t.start - item.end, item.start - t.end))
         result.append(nearest.speaker)
     return result
-
-
-class EmbeddingDiarizer:
-    """A ``Diarizer`` (``shared/reference/architecture.md`` §3) over an embedder and a VAD.
-
-    Without words or segments, the speech regions come from the VAD
-    (:func:`~engines.diarization.regions.vad_regions`), used as they are: the VAD has
-    already joined pauses shorter than its silence duration, so ``region_gap`` is not
-    applied again. Measured: joining VAD regions across 0.5 s pauses glues the two
-    channels of ``stereo_diarization.wav`` (played one after the other) into one region
-    and they come out as one speaker.
-
-    Stateless between calls; thread-safe when both engines are.
-
-    Args:
-        embedder: Speaker embedder.
-        vad: VAD engine, used when no words or segments are given.
-        options: Tuning for :func:`diarize`.
-    """
-
-    def __init__(
-        self,
-        embedder: SpeakerEmbedder,
-        vad: VADEngine,
-        options: DiarizationOptions | None = None,
-    ) -> None:
-        self.embedder = embedder
-        self.vad = vad
-        self.options = options or DiarizationOptions()
-        self.info = EngineInfo("dvector-clustering", embedder.info.model)
-
-    def diarize(
-        self,
-        audio: PCM,
-        *,
-        num_speakers: int | None = None,
-        words_or_segments: Iterable[Timed] | None = None,
-    ) -> list[SpeakerTurn]:
-        """Diarize ``audio``; see :func:`diarize`.
-
-        Args:
-            audio: Mono int16 at 16 kHz.
-            num_speakers: Known number of speakers, or None.
-            words_or_segments: Where the speech is; None runs the VAD.
-
-        Returns:
-            Speaker turns as :func:`diarize` returns them.
-        """
-        options = self.options
-        if words_or_segments is None:
-            words_or_segments = vad_regions(self.vad, audio)
-            options = replace(options, region_gap=0.0)
-        return diarize(
-            audio,
-            embedder=self.embedder,
-            words_or_segments=words_or_segments,
-            num_speakers=num_speakers,
-            options=options,
-        )
 
 
 def _flatten(items: Iterable[Timed]) -> list[Timed]:

@@ -18,12 +18,10 @@ one 80-frame window needs 13152 samples (0.82 s). A trailing part shorter than t
 stride is not embedded.
 
 Audio shorter than one window (13152 samples) is zero-padded at the end to one window of
-digital silence. This is the one departure from the reference, which instead appends
-all-zero *feature* frames (a log-mel of 0, i.e. a flat, fairly loud spectrum, not silence).
-Measured on 0.19–0.75 s excerpts of three speakers (jfk, demo-congrats, physicsworks), the
-mean cosine to the speaker's 11–30 s embedding was 0.52–0.78 with silence padding against
-0.24–0.61 with the reference's padding. Short embeddings are still unreliable: give the
-embedder at least 1–1.5 s of speech.
+digital silence (the reference appends all-zero *feature* frames instead). Short
+embeddings are unreliable: give the embedder at least 1–1.5 s of speech.
+
+Why silence padding, and measurements: docs/decisions/speaker-embeddings.md
 """
 
 from __future__ import annotations
@@ -192,8 +190,7 @@ class DVectorEmbedder:
 
         The features of every stretch are computed first, on the calling thread (numpy's
         BLAS serialises concurrent callers), then the ONNX runs spread over ``threads``
-        threads (onnxruntime releases the GIL): measured on 236 windows of 1.5 s, 2.4 s
-        with one thread, about half with two on a 2-core machine.
+        threads (onnxruntime releases the GIL).
 
         Args:
             audios: Mono int16 stretches at 16 kHz.

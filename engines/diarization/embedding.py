@@ -1,22 +1,14 @@
 """Embedding stretches of a recording with any :class:`~engines.base.SpeakerEmbedder`.
 
-Each stretch is brought to one loudness before it is embedded. The d-vector works on raw
-log-mel energies, so a speaker who talks louder or softer moves in embedding space;
-equal loudness takes that out. Measured on ``pyannote/sample.wav`` (1.5 s windows, the
-RTTM speakers): the cosine between the two speakers' centroids fell from 0.886 to 0.827,
-and on its turns the gap between the median same-speaker and different-speaker cosines
-grew from 0.022 to 0.048, while single-speaker recordings kept their spread.
+Each stretch is brought to one loudness (:func:`normalize_loudness`) before it is
+embedded, so a speaker who talks louder or softer stays in place in embedding space. The
+online tracker also masks each utterance's own noise floor with a fixed one
+(:func:`mask_noise_floor`: white noise 25 dB below the normalised speech), so the pauses
+and breaths of a VAD utterance look alike for every speaker; the batch diarizer does not.
 
-The online tracker also masks each utterance's own noise floor with a fixed one
-(:func:`mask_noise_floor`: white noise 25 dB below the normalised speech). An utterance
-cut by a VAD holds pauses and breaths, where the d-vector's log-mel sees whatever the
-line or room adds (in ``pyannote/sample.wav``, an 8 kHz telephone call, the empty bands
-above 4 kHz); a known floor makes those frames alike for every speaker. Measured on the
-RTTM turns of ``sample.wav`` (those of at least 1 s): same-speaker cosines 0.61–0.92
-and different-speaker 0.47–0.87 before, 0.71–0.88 and 0.52–0.83 after; its 1.5 s
-windows of one speaker against the other's separate with d' 1.0 before, 1.3 after. The batch
-diarizer does not mask: its 1.5 s windows hold little silence, and masked windows gave a
-worse two-speaker split of ``sample.wav`` (DER 24 % instead of 18 %, hint ``k=2``).
+Pure functions; thread-safe when the embedder is.
+
+Why this design, and measurements: docs/decisions/speaker-embeddings.md
 """
 
 from __future__ import annotations
@@ -37,9 +29,7 @@ MAX_GAIN = 100.0
 
 NOISE_FLOOR_DBFS = -45.0
 """Level of the masking noise of :func:`mask_noise_floor`: RMS −45 dBFS, 25 dB below
-:data:`TARGET_RMS`. Calibrated with the online tracker (``engines/diarization/online.py``):
-with its default thresholds, −42 to −47 dB gave the sample.wav turns right and kept
-every calibration pair apart; −40 dB merged one pair, −50 dB and below mislabelled turns."""
+:data:`TARGET_RMS`. Why this value: docs/decisions/speaker-embeddings.md"""
 
 
 def normalize_loudness(audio: PCM) -> PCM:
@@ -65,7 +55,7 @@ def mask_noise_floor(audio: PCM, *, level_dbfs: float = NOISE_FLOOR_DBFS) -> PCM
 
     Deterministic: the noise comes from a generator seeded identically on every call, so
     the same audio always gives the same result. Meant for audio already brought to
-    :data:`TARGET_RMS` by :func:`normalize_loudness` (module notes: why).
+    :data:`TARGET_RMS` by :func:`normalize_loudness` (why: docs/decisions/speaker-embeddings.md).
 
     Args:
         audio: Mono int16.

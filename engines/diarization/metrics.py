@@ -21,10 +21,9 @@ Conventions copied from ``pyannote.metrics`` (``DiarizationErrorRate``, ``uemify
 * ``skip_overlap`` also removes regions where two or more reference turns overlap.
 * When nothing is evaluated (``total == 0``) the rate is 0 if there is no error, else 1.
 
-The result was cross-checked against ``pyannote.metrics==4.2.0`` on the hand-made cases
-in ``tests/engines/test_diarization.py`` and on real hypotheses for ``pyannote/sample.wav``
-(see the tests for the figures). pyannote itself is not a dependency: it pulls scipy,
-scikit-learn and pandas (≈ 390 MB) for a 150-line computation.
+Pure functions; thread-safe.
+
+Why not pyannote.metrics itself, and how this was checked: docs/decisions/der-metric.md
 """
 
 from __future__ import annotations

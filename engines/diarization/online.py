@@ -10,54 +10,15 @@ embeddings together with the seconds of speech behind it:
   new speaker (unless ``max_speakers`` are open already: then it joins the most similar
   one). The limit is ``threshold`` when both the utterance and that speaker's centroid
   rest on at least ``confident_duration`` seconds of speech, and the lower
-  ``short_threshold`` otherwise: an embedding of 1–2 s is noisier (measured: a 1 s
-  excerpt is 0.76 alike to its speaker's whole-recording embedding on average, 2 s 0.86,
-  4 s 0.92), so it takes a clearer difference to prove a new voice.
+  ``short_threshold`` otherwise.
 * A shorter utterance ("Yes.", "No.") is attributed to the most similar speaker and
-  leaves the centroids alone: its embedding is too noisy to open a speaker or to move
-  one (``shared/reference/models.md``: short turns open spurious speakers).
+  leaves the centroids alone.
 * The session's first utterance is speaker ``"0"`` whatever its length; if it is short,
   speaker 0's centroid is seeded by the next long utterance instead.
 
 Labels are final: a speaker once emitted is never revised.
 
-Thresholds
-----------
-Calibrated on utterances cut by Silero VAD (``server_vad`` defaults) from the shared
-corpus, and on the RTTM turns of ``pyannote/sample.wav``. ``bench/diarization.py``
-re-measures, for each session and each limit alone (the other one off), the lowest value
-of the limit that opens a second speaker:
-
-* :data:`THRESHOLD` (0.73), for utterance and centroid both ≥ 2 s. Must not split:
-  single speakers open a second speaker from 0.77 (whisper.cpp's jfk.mp3), 0.78 (jfk,
-  physicsworks over its 60 utterances). Must split: the 45 pairs of different
-  single-speaker clips (15 s of each at most, utterances alternating) open one from 0.44
-  (median; 95th percentile 0.66; 6 pairs never by this limit alone, their second voice
-  speaking in utterances under 2 s). Between 0.66 and 0.77.
-* :data:`SHORT_THRESHOLD` (0.60), when either has less than 2 s. Must not split:
-  physicsworks (its 1.0–1.3 s utterances) and mfa_hes from 0.67. Must split: Diane's
-  1.1 s turn after Sheila's 1.7 s one in ``sample.wav`` is 0.54 alike; the pairs whose
-  second voice (mfa's Michael) speaks in 1–2 s utterances, at most 0.43 alike to the
-  first voice. Middle of (0.54, 0.67).
-
-With both defaults none of the 45 pairs stays one speaker. In the calibration sweep
-every threshold pair from (0.70–0.76, 0.55–0.65) passed all of these with the −45 dBFS
-noise floor, and the defaults did with −42 and −47 dBFS too. With the defaults the RTTM
-turns of ``sample.wav``, fed in order, come out ``0001010110`` (reference
-``0101010110``: only the 0.8 s turn, too short to open a speaker, is on the wrong side),
-while plain embeddings with one threshold gave ``0001000000`` at best. Known failures:
-sessions whose utterances are laughter, breathing or noise open extra speakers
-(mfa_laughter, mfa_breaths, mfa_um, speechbrain vad_valid, as before); 8 of the 45 pairs
-open a third speaker (9 before; prototype sweep, not in the bench). A VAD does not cut
-``sample.wav`` at its speaker changes: server_vad gives two utterances, 0.4 s and 22.6
-s, the long one holding both voices, so a whole-utterance label cannot tell them apart.
-The realtime annotation splits each utterance with the batch diarizer first;
-:meth:`OnlineSpeakerTracker.observe_speakers` then maps its local speakers to session
-speakers, never two onto one (the diarizer already told them apart; the plain rule put
-every piece of sample.wav on speaker 0). Measured that way on sample.wav (Whisper base
-words, server_vad cuts): two speakers, DER 17.6 % (collar 0.25); physicsworks (60
-utterances), demo-congrats and jfk stay one speaker, the stereo channels one after the
-other two.
+Why these values, and calibration: docs/decisions/online-diarization.md
 """
 
 from __future__ import annotations
@@ -73,7 +34,7 @@ from engines.diarization.embedding import mask_noise_floor, normalize_loudness
 
 THRESHOLD = 0.73
 """Cosine to a speaker's centroid from which an utterance joins that speaker, when both
-rest on at least :data:`CONFIDENT_DURATION` seconds (module notes: calibration)."""
+rest on at least :data:`CONFIDENT_DURATION` seconds (docs/decisions/online-diarization.md)."""
 
 SHORT_THRESHOLD = 0.60
 """The same when the utterance or the speaker's centroid rests on less."""
@@ -104,7 +65,7 @@ class Attribution:
 
 
 class OnlineSpeakerTracker:
-    """Per-session online clustering of utterance embeddings (module notes: the rules).
+    """Per-session online clustering of utterance embeddings (rules in the module docstring).
 
     Thread-confined: one tracker per session, called by one worker at a time. The
     embedder may be shared between trackers when it is thread-safe (the d-vector is).
@@ -176,7 +137,7 @@ class OnlineSpeakerTracker:
     def observe(self, audio: PCM) -> str:
         """Attribute one completed utterance.
 
-        Blocking (one embedding, about 20 ms per second of audio on one core).
+        Blocking (one embedding).
 
         Args:
             audio: The utterance, mono int16 at 16 kHz.

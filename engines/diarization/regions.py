@@ -7,7 +7,7 @@ into one region, so a region is a stretch of talk, possibly by several people in
 
 :func:`embedding_windows` then cuts each region into windows of one length (the
 d-vector's similarity depends on how much audio it saw, so windows of equal length are
-comparable; units of mixed length cluster by length, measured on ``pyannote/sample.wav``).
+comparable: docs/decisions/batch-diarization.md).
 Regions shorter than ``min_fragment`` get no window of their own: the caller labels them
 from their neighbours (the short-fragment merge of ``shared/reference/models.md``).
 """

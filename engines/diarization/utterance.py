@@ -1,15 +1,15 @@
 """Speakers inside one realtime utterance: the batch diarizer, then the session's tracker.
 
-A VAD utterance can hold several voices (``pyannote/sample.wav``: Silero hears no pause in
-the call, so one 14 s utterance holds both speakers). :func:`diarize_utterance` diarizes the
-utterance on its own words with :func:`~engines.diarization.batch.diarize`, then maps each
-local speaker (all their pieces together) onto the session's speakers with
+A VAD utterance can hold several voices. :func:`diarize_utterance` diarizes the utterance
+on its own words with :func:`~engines.diarization.batch.diarize`, then maps each local
+speaker (all their pieces together) onto the session's speakers with
 :meth:`~engines.diarization.online.OnlineSpeakerTracker.observe_speakers`, which never puts
-two local speakers onto one session speaker. Measured on ``sample.wav`` (server_vad
-utterances, Whisper base words): DER 17.6 % with a 0.25 s collar (``bench/diarization.py``).
+two local speakers onto one session speaker.
 
-Used by the realtime session (``realtime/annotation.py``), the benchmark and the tests, so
-all three measure the same flow.
+Used by the realtime annotation (``realtime/inference/annotation.py``), the benchmark and
+the tests, so all three measure the same flow.
+
+Why this design, and measurements: docs/decisions/online-diarization.md
 """
 
 from __future__ import annotations

@@ -4,9 +4,8 @@ The batch diarizer embeds windows placed by word or VAD timings, and some of the
 little speech: a window that straddles a pause is mostly room noise (which loudness
 normalisation then blows up), a window over a crash or a bang is mostly that noise. The
 d-vector hears such windows as a voice of their own, and a handful of them can make a
-"speaker" (``faster-whisper/physicsworks.wav``: 10 windows over two pauses and a
-pendulum crash, 0.49 alike to the lecturer). :func:`voiced_fractions` scores each window
-by the share of its frames that are *voiced speech*:
+"speaker". :func:`voiced_fractions` scores each window by the share of its frames that are
+*voiced speech*:
 
 * loud enough: frame energy within :data:`LEVEL_RANGE_DB` of the recording's speech
   level (the :data:`LEVEL_PERCENTILE` th percentile of the frame energies inside the
@@ -15,8 +14,9 @@ by the share of its frames that are *voiced speech*:
   pitch period (60–400 Hz) peaks at :data:`MIN_PERIODICITY` or above (the voicing test
   of pitch trackers such as RAPT), which vowels pass and noise, clicks and crashes do not.
 
-Frames are :data:`FRAME` seconds long every :data:`HOP` seconds. Calibration notes (what
-the threshold on the score is and why) are in :mod:`.batch`.
+Frames are :data:`FRAME` seconds long every :data:`HOP` seconds. Pure numpy; thread-safe.
+
+Why the threshold on the score: docs/decisions/batch-diarization.md
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def voiced_fractions(
 ) -> npt.NDArray[np.float64]:
     """The share of each span's frames that are voiced speech (module notes: the test).
 
-    Cost: one FFT per frame of the regions' audio (about 40 ms for 200 s of speech).
+    Cost: one FFT per frame of the regions' audio.
 
     Args:
         audio: The whole recording, mono int16 at 16 kHz.

@@ -52,6 +52,7 @@ FILLERS: frozenset[str] = frozenset(
 
 _OPEN_CLOSE = {"[": "]", "(": ")", "*": "*"}
 _LAUGH_TOKEN = re.compile(r"(?:ha|he|hah|heh|hee)+")
+_LAUGH_SYLLABLE = re.compile(r"h+[aei]+")
 
 
 class Kind(enum.Enum):
@@ -118,7 +119,8 @@ def _is_laugh_token(text: str) -> bool:
 
 
 def _laugh_syllables(words: Sequence[Word]) -> int:
-    return sum(len(re.findall(r"h[aei]+h?", letters(w.text))) for w in words)
+    """Syllables of written laughter: ``"Ha"`` 1, ``"hah"`` 1, ``"HAHA"`` 2, ``"hehehe"`` 3."""
+    return sum(len(_LAUGH_SYLLABLE.findall(letters(w.text))) for w in words)
 
 
 def _annotation_end(words: Sequence[Word], i: int) -> int | None:

@@ -2,78 +2,25 @@
 
 :func:`detect_events` takes audio and the words Whisper heard in it (decoded with
 ``ASROptions(verbatim=True)``) and returns the words to print and the events, each an
-:class:`~engines.base.AudioTag` whose label is one of :data:`NON_SPEECH_TAGS`.
+:class:`~engines.base.AudioTag` whose label is one of :data:`NON_SPEECH_TAGS`. Evidence:
 
-Evidence
---------
-* **YAMNet** patch scores (0.96 s, hop 0.48 s), computed once over the whole audio, each
-  patch pooled by its tag (the max over the tag's AudioSet classes, ``TAG_CLASSES``). Each
-  patch's *centre* (its middle 0.48 s; the centres tile the audio) decides its context:
+* tagger patch scores, pooled per tag; each patch's centre is judged in its context
+  (among words, in a gap between two words, or before the first / after the last word),
+  each context with its own threshold (:class:`EventOptions`); runs of patches voting for
+  the same tag make one event. An acoustic-only sigh is reported as ``breath``.
+* Whisper's annotations (``[Laughter]``, ``(coughing)``…) and written laughter become
+  events only when the tagger confirms them nearby; annotations are never printed,
+  unconfirmed written laughter stays as text. Fillers (``um``, ``uh``) stay as words.
+* A word no patch around it hears as speech, where the tagger hears a non-speech tag or
+  silence, is dropped (invented over noise).
+* ``pause``: at least :attr:`EventOptions.pause_s` quieter than the noise floor plus
+  :attr:`EventOptions.quiet_db`, between words.
+* ``hesitation``: inside speech, held, clearly non-silent patches that the tagger hears as
+  neither speech nor any tag, and that touch no filler, event or written laughter.
 
-  - **speech**: words cover at least half of the centre. Only strong evidence counts
-    (:attr:`EventOptions.speech_threshold`): laughter over voice mostly scores Speech.
-  - **gap**: between two words, where breaths, coughs and laughs are expected
-    (:attr:`EventOptions.gap_thresholds`).
-  - **edge**: before the first word or after the last one (all of a clip without words):
-    leading and trailing silence, counted only on strong evidence
-    (:attr:`EventOptions.edge_threshold`).
+Thread-safe (no shared state; the tagger is); blocking (one tagger pass over the audio).
 
-  Each patch votes for at most one tag (the highest score over its threshold), and runs of
-  patches with the same vote make an event, placed in the region it was found in: the gap
-  between the two words around it, the leading or trailing stretch, or the patches'
-  centres inside speech. YAMNet alone cannot tell a sigh from a breath (on
-  ``mfa_breaths``, pure breathing, Sigh scores 0.95 where Breathing scores 0.82), so an
-  acoustic-only sigh is reported as ``breath``; ``sigh`` needs Whisper's ``[Sigh]``.
-* **Whisper's annotations** (:mod:`engines.tagging.annotations`): ``[Laughter]``,
-  ``(coughing)``, ``[Sigh]``, ``*sniff*``… are never printed. One becomes an event at its own
-  time only when YAMNet agrees: the tag (breath and sigh count for each other) scores at
-  least :attr:`EventOptions.confirm_threshold` in a patch within
-  :attr:`EventOptions.confirm_margin_s` of it. Written laughter (``Ha-ha-ha``) becomes a
-  ``laugh`` event the same way; unconfirmed, it stays as text (the Fluxions format also
-  writes laughs as ``hahaha``).
-* **Invented words**: a word that no patch around it hears as speech (Speech below
-  :attr:`EventOptions.no_speech`) while YAMNet hears a non-speech tag or silence there is
-  dropped: Whisper with default settings writes words over noise.
-* **Fillers** (``um``, ``uh``, ``hmm``…) are words: kept verbatim.
-* ``pause``: a stretch of at least :attr:`EventOptions.pause_s` (2.0 s) quieter than the
-  clip's noise floor + :attr:`EventOptions.quiet_db`, with words before and after it. The
-  Fluxions doc calls a pause an "unnaturally long, noticeable pause (e.g., looking something
-  up)"; read speech breathes between sentences for about 1 s (jfk: 1.16 s after
-  "Americans," and 1.12 s after "not"), so 2 s is twice the longest natural gap we have.
-  The floor is the 10th percentile of the 20 ms levels (digital silence left out, at
-  least :attr:`EventOptions.floor_db`); a frame is silent under the floor +
-  :attr:`EventOptions.quiet_db` or 40 dB under the 95th percentile, whichever is higher.
-* ``hesitation``: a *thinking noise*: inside a speaker's speech, patches that YAMNet does
-  not hear as speech (Speech below :attr:`EventOptions.no_speech`) nor as any tag, whose
-  centre is clearly not silence (median 20 ms level at least
-  :attr:`EventOptions.voiced_db` above the floor), and that are not a filler Whisper
-  already wrote (a patch touching a filler word belongs to it), nor touch another event or
-  written laughter, nor score a vocal tag (laugh, breath, cough, sniff, tut) of
-  :attr:`EventOptions.confirm_threshold` or more. A filler alone is no hesitation: it is
-  printed as a word.
-
-Calibration (Whisper base, verbatim; YAMNet scores are int8 steps 0.09/0.18/0.32/0.50/0.68…)
-------------------------------------------------------------------------------------------
-* Clean read speech (pocketsphinx ×3, deepspeech ×3 incl. 8 kHz, pyroomacoustics ×2, jfk):
-  every tag ≤ 0.02 in every context except env 0.18 (jfk, its 1 s pause: "Animal") and
-  0.05 (cmu_arctic aew, edge); no Speech < 0.2 patch inside speech except jfk's pause,
-  whose level is the room floor (+1 dB). Hence the gap thresholds: 0.3 for laugh and
-  breath (YAMNet scores them weakly), 0.5 for the others; edge 0.6; speech 0.8.
-* coughing_freesound451260 (no words): Cough up to 1.00 in 14 patches; Sneeze 0.95 in
-  one (→ sniff); env at most 0.50 (Bouncing), under the edge threshold.
-* laughing_freesound486625 (Whisper: "[laughs]", unconfirmed: laugh 0.00 near it):
-  Laughter 0.68 at 26.4 s, 0.50 in three more patches; Gasp/Breathing 0.91, Sneeze 0.91.
-* mfa_laughter (Whisper: "Ha-ha-ha, Montreal. Ha-ha-ha, forced. …"): laugh 0.09, 0.18,
-  0.32 and 0.00 in the four written laughs (Speech ≤ 0.5 there), so 0.15 confirms two.
-* mfa_breaths: Breathing/Gasp 0.91 and Sigh 0.95 before the first word (edge); breath
-  0.32 and sigh 0.50 in two gaps; a 2.3 s silence between "Forced." and "A" is a pause.
-* tt-monkeys (no words): env 0.68 (Animal, Dog) in 3 patches.
-* mfa_hes ("Montreal <hes-forced> aligner"; Whisper: "Montreal, four, still later."): the
-  patch at 1.44 s has Speech 0.00 and no tag above 0.18 while its level is −44 dB, 38 dB
-  above the floor: the thinking noise. jfk's pause at 4.3 s (Speech 0.05) is at the floor.
-* mfa_uh: its prolonged "uh" scores Speech 0.09 and touches the word "uh": no hesitation.
-
-Thread-safe (no shared state; the tagger is); blocking (YAMNet runs ~5 ms per patch).
+Full rules and why these thresholds: docs/decisions/non-speech-events.md
 """
 
 from __future__ import annotations
@@ -84,9 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from engines.base import PCM, SAMPLE_RATE, AudioTag, Word
+from engines.base import PCM, SAMPLE_RATE, AudioTag, AudioTagger, Word
 from engines.tagging.annotations import Kind, read_words
-from engines.tagging.yamnet import PATCH_HOP_SAMPLES, WINDOW_SAMPLES, YamnetTagger
 
 NON_SPEECH_TAGS: tuple[str, ...] = (
     "laugh", "breath", "cough", "sigh", "sniff", "tut", "env", "pause", "hesitation",
@@ -109,20 +55,20 @@ DEFAULT_GAP_THRESHOLDS: Mapping[str, float] = {
     "tut": 0.5,
     "env": 0.5,
 }
-"""Per-tag YAMNet score for an event between two words (see the module docstring)."""
+"""Per-tag YAMNet score for an event between two words (docs/decisions/non-speech-events.md)."""
 
 FRAME_S = 0.02
 """Frame of the loudness measure (pause and hesitation), in seconds."""
 
-_HOP_S = PATCH_HOP_SAMPLES / SAMPLE_RATE  # 0.48
-_WINDOW_S = WINDOW_SAMPLES / SAMPLE_RATE  # 0.975
-_CENTRE_S = (_WINDOW_S - _HOP_S) / 2  # offset of a patch's centre (its middle hop)
+_WORD_SLACK_S = 0.48  # Whisper stretches words over the silence next to them
 _SILENCE_DB = -120.0
 
 
 @dataclass(frozen=True, slots=True)
 class EventOptions:
-    """Tuning of :func:`detect_events`; the defaults are calibrated (module docstring).
+    """Tuning of :func:`detect_events`; the defaults are calibrated on YAMNet.
+
+    Why these values: docs/decisions/non-speech-events.md
 
     Attributes:
         gap_thresholds: YAMNet score per acoustic tag for an event between two words.
@@ -136,6 +82,8 @@ class EventOptions:
         pause_s: Shortest ``pause``, in seconds.
         quiet_db: A frame quieter than the noise floor plus this is silent.
         voiced_db: A hesitation's median level is at least the floor plus this.
+        steady_db: A hesitation's level is held: its frame levels (10th to 90th
+            percentile) span at most this many dB, where syllables make speech dip.
         floor_db: Lowest noise floor assumed, in dBFS (digital silence would put the floor
             at minus infinity).
     """
@@ -151,6 +99,7 @@ class EventOptions:
     pause_s: float = 2.0
     quiet_db: float = 10.0
     voiced_db: float = 15.0
+    steady_db: float = 10.0
     floor_db: float = -80.0
 
 
@@ -172,15 +121,22 @@ class Listened:
 
 @dataclass(frozen=True, slots=True)
 class _Patches:
-    """YAMNet's view of the audio, pooled per tag."""
+    """The tagger's view of the audio, pooled per tag."""
 
     starts: npt.NDArray[np.float64]  # window start of each patch, seconds on the timeline
     tags: dict[str, npt.NDArray[np.float32]]  # acoustic tag (and "sigh") → score per patch
     speech: npt.NDArray[np.float32]
     silence: npt.NDArray[np.float32]
+    hop: float  # seconds between patch starts
+    window: float  # seconds one patch spans
+
+    @property
+    def centre(self) -> float:
+        """Offset of a patch's centre zone (its middle hop) from the patch start."""
+        return (self.window - self.hop) / 2
 
     @classmethod
-    def measure(cls, tagger: YamnetTagger, audio: PCM, offset: float) -> _Patches:
+    def measure(cls, tagger: AudioTagger, audio: PCM, offset: float) -> _Patches:
         scores = tagger.patch_scores(audio)
         index = {name: i for i, name in enumerate(tagger.class_names)}
 
@@ -189,12 +145,14 @@ class _Patches:
 
         tags = {tag: pooled(names) for tag, names in tagger.tag_classes.items()}
         tags["breath"] = np.maximum(tags["breath"], tags["sigh"])  # indistinguishable
-        starts = offset + np.arange(len(scores)) * _HOP_S
-        return cls(starts, tags, pooled(SPEECH_CLASSES), pooled(("Silence",)))
+        hop = tagger.hop_samples / SAMPLE_RATE
+        starts = offset + np.arange(len(scores), dtype=np.float64) * hop
+        window = tagger.window_samples / SAMPLE_RATE
+        return cls(starts, tags, pooled(SPEECH_CLASSES), pooled(("Silence",)), hop, window)
 
     def near(self, start: float, end: float) -> npt.NDArray[np.bool_]:
         """Patches whose window overlaps ``[start, end]``."""
-        return (self.starts < end) & (self.starts + _WINDOW_S > start)
+        return (self.starts < end) & (self.starts + self.window > start)
 
     def evidence(self, tag: str, start: float, end: float) -> float:
         """Max score of ``tag`` over the patches overlapping ``[start, end]``."""
@@ -229,16 +187,28 @@ class _Loudness:
 
     def median(self, start: float, end: float) -> float:
         """Median frame level over ``[start, end]`` (the floor when it holds no frame)."""
+        db = self._frames(start, end)
+        return float(np.median(db)) if len(db) else self.floor
+
+    def spread(self, start: float, end: float) -> float:
+        """Span of the frame levels over ``[start, end]``, 10th to 90th percentile, in dB.
+
+        Zero when the stretch holds no frame.
+        """
+        db = self._frames(start, end)
+        return float(np.percentile(db, 90) - np.percentile(db, 10)) if len(db) else 0.0
+
+    def _frames(self, start: float, end: float) -> npt.NDArray[np.float64]:
         a = max(0, int((start - self.start) / FRAME_S))
         b = min(len(self.db), int(np.ceil((end - self.start) / FRAME_S)))
-        return float(np.median(self.db[a:b])) if b > a else self.floor
+        return self.db[a : max(a, b)]
 
 
 def detect_events(
     audio: PCM,
     words: Sequence[Word],
     *,
-    tagger: YamnetTagger,
+    tagger: AudioTagger,
     offset: float = 0.0,
     options: EventOptions | None = None,
 ) -> Listened:
@@ -251,7 +221,7 @@ def detect_events(
             timeline.
         words: Whisper's words for this audio in time order, ideally decoded with
             ``ASROptions(verbatim=True, word_timestamps=True)``.
-        tagger: The YAMNet tagger.
+        tagger: The tagger (the defaults are calibrated on YAMNet).
         offset: Time of ``audio[0]`` on the words' timeline, in seconds.
         options: Tuning; None uses the calibrated defaults.
 
@@ -261,8 +231,8 @@ def detect_events(
     """
     opts = options or EventOptions()
     if len(audio) == 0:
-        kept = [w for p in read_words(words) if p.kind is not Kind.ANNOTATION for w in p.words]
-        return Listened(tuple(kept), ())
+        spoken = (w for p in read_words(words) if p.kind is not Kind.ANNOTATION for w in p.words)
+        return Listened(tuple(spoken), ())
     end = offset + len(audio) / SAMPLE_RATE
     patches = _Patches.measure(tagger, audio, offset)
     loudness = _Loudness.measure(audio, offset, opts)
@@ -312,8 +282,8 @@ def _contexts(
     patches: _Patches, words: Sequence[Word]
 ) -> tuple[list[str], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Each patch's context (speech, gap, lead, tail, or edge when there are no words)."""
-    zone_start = patches.starts + _CENTRE_S
-    zone_end = zone_start + _HOP_S
+    zone_start = patches.starts + patches.centre
+    zone_end = zone_start + patches.hop
     if not words:
         return ["edge"] * len(zone_start), zone_start, zone_end
     spans = np.array([(w.start, w.end) for w in words])
@@ -326,7 +296,7 @@ def _contexts(
     mids = (zone_start + zone_end) / 2
     contexts = []
     for covered, mid in zip(cover, mids, strict=True):
-        if covered >= _HOP_S / 2:
+        if covered >= patches.hop / 2:
             contexts.append("speech")
         elif mid < words[0].start:
             contexts.append("lead")
@@ -398,7 +368,7 @@ def _acoustic_events(
         if contexts[i] == "speech":
             run = (float(zone_start[i]), float(zone_end[j - 1]))
         else:
-            run = (float(patches.starts[i]), float(patches.starts[j - 1]) + _WINDOW_S)
+            run = (float(patches.starts[i]), float(patches.starts[j - 1]) + patches.window)
         lo, hi = max(a, run[0]), min(b, run[1], end)
         if hi < lo:  # the run lies beside its region (words overlap it): use the region
             lo, hi = a, b
@@ -414,7 +384,7 @@ def _pauses(loudness: _Loudness, words: Sequence[Word], opts: EventOptions) -> l
     quiet = np.concatenate(([False], loudness.db < loudness.quiet, [False]))
     edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))
     events = []
-    slack = _HOP_S  # Whisper stretches words over the silence next to them
+    slack = _WORD_SLACK_S
     for a, b in zip(edges[::2], edges[1::2], strict=True):
         start = float(loudness.start + a * FRAME_S)
         stop = float(loudness.start + b * FRAME_S)
@@ -434,7 +404,7 @@ def _hesitations(
     busy: Sequence[tuple[float, float]],
     opts: EventOptions,
 ) -> list[AudioTag]:
-    """Thinking noises: voiced, not speech, not a tag, inside speech, away from fillers.
+    """Thinking noises: voiced and held, not speech, not a tag, inside speech, not fillers.
 
     ``busy`` spans (other events, written laughter) and filler words claim the patches
     whose window they touch; so does any vocal tag (laugh, breath, cough, sniff, tut)
@@ -448,14 +418,15 @@ def _hesitations(
     first, last = words[0].start, words[-1].end
     events: list[AudioTag] = []
     for i, start in enumerate(patches.starts):
-        zone = (float(start) + _CENTRE_S, float(start) + _CENTRE_S + _HOP_S)
-        window = (float(start), float(start) + _WINDOW_S)
+        zone = (float(start) + patches.centre, float(start) + patches.centre + patches.hop)
+        window = (float(start), float(start) + patches.window)
         if (
             first < (zone[0] + zone[1]) / 2 < last
             and patches.speech[i] < opts.no_speech
             and vocal[i] < opts.confirm_threshold
             and not any(a < window[1] and b > window[0] for a, b in claimed)
             and loudness.median(*zone) >= loudness.floor + opts.voiced_db
+            and loudness.spread(*zone) <= opts.steady_db
         ):
             events.append(AudioTag("hesitation", 1.0 - float(patches.speech[i]), *zone))
     return events

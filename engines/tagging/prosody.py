@@ -1,45 +1,25 @@
 """Prosody marks: which words are elongated (``so...``) or emphasised (``*really*``).
 
 :func:`prosody_marks` gives one :class:`Mark` per word from the utterance audio and Whisper's
-word timings; :mod:`engines.tagging.inline` renders the marks. Pure numpy, blocking.
-
-Both detectors compare a word with the rest of its own utterance, never with absolute
-levels or rates, and are tuned to be conservative: a missed mark is better than a wrong one.
+word timings; :mod:`engines.tagging.inline` renders the marks. Pure numpy, blocking,
+thread-safe (no shared state). Every word is compared with the rest of its own utterance:
 
 * **Voiced frames.** Frames are 25 ms with a 10 ms hop; a frame belongs to a word when its
-  centre lies within the word's timestamps, and counts as voiced when it is within 20 dB of
-  the word's loudest frame. Whisper stretches edge words over trailing silence (jfk's "ask"
-  is timed 0.98 s, voiced 0.38 s); counting voiced frames drops that silence.
-* **ELONGATED.** ``stretch`` = voiced duration / (0.10 s + 0.035 s per letter); ``rate`` =
-  stretch / median stretch of the other words; ``slowness`` = median spectral change of the
-  other words / the word's own (mean RMS step between consecutive voiced frames of 24
-  log-mel bands). A held sound is long *and* steady, so the word is elongated when
-  ``rate >= 2.0`` and ``rate * slowness >= 5.0`` and it is voiced for at least 0.3 s.
-  Duration alone cannot do it: a clean word timed over a neighbour's sound reaches rate 3.29.
-* **EMPHASIS.** The word's loudest frame is at least 6 dB above the loudest frame of every
-  neighbour within 3 words. Against the neighbours' median the natural spread of read speech
-  already reaches 9 dB (stressed "had" in LDC93S1), against their maximum only 3.9 dB. Pitch
-  is not used.
-* Utterances of fewer than 4 words get no marks.
+  centre lies within the word's timestamps, and counts as voiced when it is within
+  ``voiced_range_db`` of the word's loudest frame.
+* **ELONGATED.** ``stretch`` = voiced duration / (``expected_base_s`` +
+  ``expected_per_letter_s`` per letter); ``rate`` = stretch / median stretch of the other
+  words; ``slowness`` = median spectral change of the other words / the word's own (mean
+  RMS step between consecutive voiced frames of 24 log-mel bands). The word is elongated
+  when ``rate >= elongation_rate_ratio``, ``rate * slowness >= elongation_score`` and it
+  is voiced for at least ``elongation_min_voiced_s``.
+* **EMPHASIS.** The word's loudest frame is at least ``emphasis_margin_db`` above the
+  loudest frame of every neighbour within ``neighbours`` words. Pitch is not used.
+* Utterances of fewer than ``min_words`` words get no marks.
 
-Calibration (Whisper base word timings, ``/work/shared/testdata``):
+(Names are :class:`ProsodyOptions` fields.)
 
-* Clean read speech, 118 words in 9 clips (pocketsphinx/* x3, deepspeech/* x3,
-  pyroomacoustics/* x2, openai-whisper/jfk): no marks. Maxima: rate 3.29 ("is", austen-0890),
-  rate x slowness 3.56 ("of", arctic aew_a0001), emphasis margin 3.93 dB ("had", LDC93S1).
-* mfa/* (hesitant and laughing speech): "a..." in mfa_um (a 0.93 s held "a"; score 7.02),
-  "*liner*" in mfa_breaths (7.2 dB) and one "*ha*" in mfa_laughter (8.5 dB) are marked; the
-  highest unmarked score is 4.50 ("still", mfa_hes).
-* Edited clean speech: each interior word of 3+ letters (66 words, 7 clips) was stretched
-  2.5x keeping pitch (FFmpeg atempo) or raised 8 dB at the span Whisper timed, and the clip
-  was transcribed again. Stretch: 4 of 66 detected (score: "much" 6.51, "steels" 5.52,
-  "again" 5.47, "how" 5.12), most stretched words measure rate 1.5 to 2.7 only, because Whisper
-  times the stretched word shorter than its audio (LDC93S1 "had": 0.43 s of audio timed
-  0.32 s). +8 dB: 16 of 66 detected (margins 6.2 to 11.9 dB: "had" 11.9, "Dashwood" 8.6,
-  "your" 8.3); the rest keep a louder neighbour within 3 words (natural margins of -13 to
-  +4 dB). No other word of those clips was marked, except in 2 stretched and 2 louder clips
-  where Whisper heard the edited audio as another word and the mark went to that word
-  ("wash" + 8 dB heard as "washboard", which got EMPHASIS).
+Why these values, and calibration: docs/decisions/prosody-marks.md
 """
 
 from __future__ import annotations
@@ -83,7 +63,9 @@ class Mark(enum.Flag):
 
 @dataclass(frozen=True, slots=True)
 class ProsodyOptions:
-    """Detection thresholds, calibrated on clean read speech (see the module docstring).
+    """Detection thresholds, calibrated on clean read speech.
+
+    Why these values: docs/decisions/prosody-marks.md
 
     Attributes:
         voiced_range_db: A frame of a word counts as voiced when its level is within this
@@ -150,7 +132,7 @@ def prosody_marks(
     """One Mark per word: ELONGATED for a word held far too long, EMPHASIS for one far louder.
 
     Conservative by design: a word gets a mark only when it stands out clearly from the rest
-    of its own utterance, so clean read speech gets none (see the module docstring).
+    of its own utterance, so clean read speech gets none (rules in the module docstring).
 
     Args:
         audio: Mono int16 at SAMPLE_RATE whose sample 0 is at time ``offset`` on the words'

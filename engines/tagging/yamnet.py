@@ -232,6 +232,7 @@ class YamnetTagger:
     """
 
     window_samples: int = WINDOW_SAMPLES
+    hop_samples: int = PATCH_HOP_SAMPLES
 
     def __init__(
         self,

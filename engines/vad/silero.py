@@ -53,6 +53,8 @@ class SileroScorer:
     """
 
     frame_samples: int = FRAME_SAMPLES
+    _h: npt.NDArray[np.float32]
+    _c: npt.NDArray[np.float32]
 
     def __init__(self, session: onnxruntime.InferenceSession) -> None:
         self._session = session

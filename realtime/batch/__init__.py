@@ -6,11 +6,10 @@ Modules:
   (shared with ``voxgate transcribe``).
 * :mod:`~realtime.batch.store` — the :class:`~realtime.batch.store.JobStore` protocol, with
   :mod:`~realtime.batch.store_sqlite` (embedded default) and
-  :mod:`~realtime.batch.store_postgres` (several hosts share one queue).
+  :mod:`~realtime.batch.store_postgres` (several hosts share one queue);
+  :mod:`~realtime.batch.backends` opens the one the settings name.
 * :mod:`~realtime.batch.worker` — claims jobs, runs the pipeline on the inference pool, keeps
   its lease alive with heartbeats.
 * :mod:`~realtime.batch.files` — stored audio and HMAC-signed expiring URLs.
 * :mod:`~realtime.batch.api` — the aiohttp routes (``/submit``, ``/transcriptions``…).
-* :mod:`~realtime.batch.openai_audio` — ``/v1/audio/transcriptions``; :mod:`~realtime.batch.openai_speech` — ``/v1/audio/speech`` (streamed).
-* :mod:`~realtime.batch.openapi` — ``GET /openapi.json``.
 """

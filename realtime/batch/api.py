@@ -26,8 +26,8 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from realtime.app_keys import ENGINES, INFERENCE, SETTINGS
-from realtime.auth import API_KEY
+from realtime.auth.middleware import API_KEY
+from realtime.batch.backends import open_store
 from realtime.batch.files import (
     AudioStorage,
     StoredAudio,
@@ -38,14 +38,15 @@ from realtime.batch.files import (
     load_secret,
     parse_expires,
 )
-from realtime.batch.store import MAX_PAGE, Job, JobStatus, JobStore, NewJob, open_store
+from realtime.batch.store import MAX_PAGE, Job, JobStatus, JobStore, NewJob
 from realtime.batch.watch import RECHECK_S, JobWatch
 from realtime.batch.worker import BatchWorkers, worker_options
-from realtime.errors import json_error
-from realtime.metrics import METRICS
-from realtime.settings import Settings
+from realtime.server.app_keys import ENGINES, INFERENCE, SETTINGS
+from realtime.server.errors import json_error
+from realtime.server.metrics import METRICS
+from realtime.server.settings import Settings
 
-JOB_STORE = web.AppKey("job_store", JobStore)  # type: ignore[type-abstract]
+JOB_STORE = web.AppKey("job_store", JobStore)
 AUDIO_STORAGE = web.AppKey("audio_storage", AudioStorage)
 URL_SIGNER = web.AppKey("url_signer", UrlSigner)
 BATCH_WORKERS = web.AppKey("batch_workers", BatchWorkers)

@@ -26,7 +26,7 @@ of first appearance; without an embedder every segment is speaker ``"0"``.
 Scheduling: every heavy step (decoding the file, the VAD pass, each chunk's Whisper decode,
 listening, diarization) is called through the ``run_step`` hook. ``voxgate transcribe``
 leaves it out (the step runs on the calling thread); the job worker passes one that runs
-the step on the process's :class:`~realtime.scheduler.InferenceScheduler` at batch
+the step on the process's :class:`~realtime.inference.scheduler.InferenceScheduler` at batch
 priority, so a live session's final never queues behind a whole recording, only behind
 at most one chunk. The pipeline itself stays engine- and scheduler-agnostic.
 
@@ -44,18 +44,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from engines.asr.faster_whisper import DecodeOptions
 from engines.audio import DecodedAudio, decode_file
 from engines.base import (
     PCM,
     SAMPLE_RATE,
-    ASREngine,
     ASROptions,
     AudioTag,
+    AudioTagger,
+    BatchASR,
+    DecodeOptions,
     SpeakerEmbedder,
     SpeakerTurn,
     Transcript,
@@ -69,7 +70,6 @@ from engines.errors import AudioDecodeError, AudioTooLong
 from engines.listening import listen
 from engines.tagging.inline import inline_text
 from engines.tagging.prosody import Mark
-from engines.tagging.yamnet import YamnetTagger
 from engines.vad.hysteresis import speech_segments
 
 BATCH_VAD = VADOptions(threshold=0.5, prefix_padding_ms=300, silence_duration_ms=1000)
@@ -221,52 +221,6 @@ class BatchTranscript:
     def num_speakers(self) -> int:
         """Distinct speakers among the segments."""
         return len({s.speaker for s in self.segments})
-
-
-class BatchASR(Protocol):
-    """What the pipeline needs of an ASR model: whole-signal transcription."""
-
-    def transcribe(
-        self,
-        audio: PCM,
-        options: ASROptions,
-        *,
-        decode: DecodeOptions | None = None,
-        on_progress: Callable[[float], None] | None = None,
-    ) -> Transcript:
-        """Transcribe ``audio``; call ``on_progress(seconds_done)`` as it goes."""
-        ...
-
-
-class _PlainASR:
-    """Adapts an :class:`~engines.base.ASREngine` without decode options or progress."""
-
-    def __init__(self, engine: ASREngine) -> None:
-        self._engine = engine
-
-    def transcribe(
-        self,
-        audio: PCM,
-        options: ASROptions,
-        *,
-        decode: DecodeOptions | None = None,
-        on_progress: Callable[[float], None] | None = None,
-    ) -> Transcript:
-        return self._engine.transcribe(audio, options)
-
-
-def batch_asr(engine: ASREngine | Any) -> BatchASR:
-    """The model to use for batch work: a streaming engine's final (accurate) model.
-
-    Args:
-        engine: ``Engines.asr`` (a :class:`~engines.asr.incremental.StreamingWhisper` has a
-            ``final_model``), a :class:`~engines.asr.faster_whisper.FasterWhisperASR`, or
-            any :class:`~engines.base.ASREngine` (decoded without options or progress).
-    """
-    model = getattr(engine, "final_model", engine)
-    if hasattr(model, "model") and hasattr(model, "decode"):  # FasterWhisperASR
-        return model  # type: ignore[no-any-return]
-    return _PlainASR(model)
 
 
 # --- pure steps ---------------------------------------------------------------------------
@@ -582,11 +536,11 @@ def segment_records(segments: Sequence[BatchSegment], *, words: bool) -> list[di
 def transcribe_audio(
     audio: DecodedAudio,
     vad: VADEngine,
-    asr: ASREngine | BatchASR,
+    asr: BatchASR,
     options: PipelineOptions | None = None,
     *,
     embedder: SpeakerEmbedder | None = None,
-    tagger: YamnetTagger | None = None,
+    tagger: AudioTagger | None = None,
     label: str = "audio",
     on_progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -600,10 +554,11 @@ def transcribe_audio(
     Args:
         audio: The decoded recording.
         vad: A VAD engine (a fresh stream is opened).
-        asr: ``Engines.asr`` or a batch model (see :func:`batch_asr`).
+        asr: The batch transcriber: ``Engines.asr`` (its final model decodes) or any
+            :class:`~engines.base.BatchASR`.
         options: Pipeline options.
         embedder: Speaker embedder for diarization; None leaves everything speaker ``"0"``.
-        tagger: YAMNet tagger for non-speech events; None leaves them out.
+        tagger: Sound-event tagger for non-speech events; None leaves them out.
         label: Names the recording in error messages.
         on_progress: Called with the fraction done, in [0, 1], non-decreasing.
         should_stop: Polled between chunks and Whisper segments; when it returns True the
@@ -621,7 +576,6 @@ def transcribe_audio(
         EngineError: the decoder failed.
     """
     options = options or PipelineOptions()
-    model = batch_asr(asr)
     report = on_progress or (lambda _fraction: None)
     stop = should_stop or (lambda: False)
     samples = audio.samples
@@ -653,7 +607,7 @@ def transcribe_audio(
 
         transcript: Transcript = run_step(
             partial(
-                model.transcribe,
+                asr.transcribe,
                 pcm,
                 ASROptions(language, options.prompt, options.word_timestamps, verbatim=listening),
                 decode=decode,
@@ -753,11 +707,11 @@ def check_complete(audio: DecodedAudio, declared: float | None, *, label: str) -
 def transcribe_file(
     source: str | os.PathLike[str] | bytes,
     vad: VADEngine,
-    asr: ASREngine | BatchASR,
+    asr: BatchASR,
     options: PipelineOptions | None = None,
     *,
     embedder: SpeakerEmbedder | None = None,
-    tagger: YamnetTagger | None = None,
+    tagger: AudioTagger | None = None,
     label: str | None = None,
     on_progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,

@@ -32,8 +32,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from realtime.settings import Settings
-
 
 class JobStatus(enum.StrEnum):
     """Where a job is (the Fluxions ``status`` values)."""
@@ -324,35 +322,3 @@ class JobStore(Protocol):
     def close(self) -> None:
         """Release connections. The store is unusable afterwards."""
         ...
-
-
-def open_store(settings: Settings) -> JobStore:
-    """Open the store ``settings`` name.
-
-    PostgreSQL for a ``postgres(ql)://`` database URL, a SQLite file for ``sqlite:///PATH``,
-    else SQLite in the data directory.
-
-    Raises:
-        ConfigurationError: an unsupported database URL, or PostgreSQL unreachable.
-    """
-    from realtime.errors import ConfigurationError
-
-    url = settings.database_url
-    if not url:
-        from realtime.batch.store_sqlite import SQLiteJobStore
-
-        return SQLiteJobStore(settings.database_path)
-    if url.startswith(("postgres://", "postgresql://")):
-        from realtime.batch.store_postgres import PostgresJobStore
-
-        return PostgresJobStore(url)
-    if url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        from realtime.batch.store_sqlite import SQLiteJobStore
-
-        return SQLiteJobStore(Path(url.removeprefix("sqlite:///")))
-    raise ConfigurationError(
-        "database_url must start with postgresql:// (or sqlite:///PATH); leave it unset for "
-        "SQLite in the data directory"
-    )

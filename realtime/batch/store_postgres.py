@@ -28,7 +28,7 @@ from realtime.batch.store import (
 )
 from realtime.batch.store_sql import SUMMARY as _SUMMARY
 from realtime.batch.store_sql import SqlJobStore
-from realtime.errors import ConfigurationError
+from realtime.server.errors import ConfigurationError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

@@ -1,6 +1,6 @@
 """The embedded job store: a ``jobs`` table in voxgate's SQLite database (WAL mode).
 
-Each call opens its own short-lived connection (as :class:`realtime.keys.KeyStore` does), so
+Each call opens its own short-lived connection (as :class:`realtime.auth.keys.KeyStore` does), so
 one store serves any number of threads, and several processes on one host may share the
 file (``voxgate serve`` and ``voxgate worker``). Writes that read first (claims) take the
 write lock up front with ``BEGIN IMMEDIATE``, so two claimers never see the same job.

@@ -6,8 +6,8 @@
 1. claims the oldest claimable job (:meth:`JobStore.claim`, off the event loop);
 2. runs decode → VAD → ASR on a thread of its own that mostly waits: each heavy step (the
    decode, the VAD pass, each chunk's Whisper call, listening, diarization) is a job of the
-   process's :class:`~realtime.scheduler.InferenceScheduler` at
-   :attr:`~realtime.scheduler.Priority.BATCH` (below every realtime job), while a heartbeat
+   process's :class:`~realtime.inference.scheduler.InferenceScheduler` at
+   :attr:`~realtime.inference.scheduler.Priority.BATCH` (below every realtime job), while a heartbeat
    renews the lease and records progress every ``min(lease/3, 2 s)``;
 3. completes the job, or fails it with a clear ``error_message`` when the audio is bad.
 
@@ -39,6 +39,7 @@ from typing import Any
 
 from engines.base import Engines
 from engines.errors import AudioDecodeError, EngineError
+from realtime.batch.backends import open_store
 from realtime.batch.files import AudioStorage
 from realtime.batch.pipeline import (
     BatchTranscript,
@@ -48,11 +49,11 @@ from realtime.batch.pipeline import (
     segment_records,
     transcribe_file,
 )
-from realtime.batch.store import Job, JobResult, JobStore, open_store
-from realtime.logs import bound
-from realtime.metrics import Metrics
-from realtime.scheduler import Dropped, InferenceScheduler, Lane, Priority
-from realtime.settings import Settings
+from realtime.batch.store import Job, JobResult, JobStore
+from realtime.inference.scheduler import Dropped, InferenceScheduler, Lane, Priority
+from realtime.server.logs import bound
+from realtime.server.metrics import Metrics
+from realtime.server.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class BatchWorkers:
             records its progress, or ends it (wakes long-polling readers).
         metrics: Where finished jobs' durations and failures are counted (the app's).
 
-    While a job is processed, log lines carry its id (:data:`realtime.logs.JOB_ID`).
+    While a job is processed, log lines carry its id (:data:`realtime.server.logs.JOB_ID`).
     """
 
     def __init__(
@@ -373,7 +374,7 @@ def run_workers(settings: Settings, *, say: Callable[[str], None] = print) -> No
         ModelNotFound: a model is unusable.
     """
     from realtime.batch.files import AudioStorage
-    from realtime.loading import load_engines
+    from realtime.inference.loading import load_engines
 
     store = open_store(settings)
     engines = load_engines(settings)

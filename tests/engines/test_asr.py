@@ -7,7 +7,7 @@ import pytest
 from engines.audio import load_pcm
 from engines.base import ASROptions
 from engines.errors import EngineError
-from tests.conftest import wer
+from testkit.wer import wer
 
 pytestmark = pytest.mark.model
 

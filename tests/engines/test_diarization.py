@@ -37,7 +37,6 @@ from engines.base import (
 from engines.diarization.alternation import alternating_split, turns_per_label
 from engines.diarization.batch import (
     DiarizationOptions,
-    EmbeddingDiarizer,
     assign_speakers,
     cluster_windows,
     diarize,
@@ -52,10 +51,30 @@ from engines.diarization.metrics import (
     optimal_assignment,
 )
 from engines.diarization.online import OnlineSpeakerTracker
-from engines.diarization.regions import SpeechRegion, embedding_windows, speech_regions
+from engines.diarization.regions import (
+    SpeechRegion,
+    embedding_windows,
+    speech_regions,
+    vad_regions,
+)
 from engines.diarization.utterance import diarize_utterance
 from engines.diarization.voicing import voiced_fractions
-from tests.conftest import wer
+from testkit.wer import wer
+
+
+def _diarize_vad(audio: np.ndarray, embedder, vad) -> list[SpeakerTurn]:
+    """Diarize on Silero VAD regions instead of words, as they come from the VAD.
+
+    The VAD already joined pauses shorter than its silence duration, so ``region_gap`` is
+    not applied again (docs/decisions/batch-diarization.md, "VAD regions as input").
+    """
+    return diarize(
+        audio,
+        embedder=embedder,
+        words_or_segments=vad_regions(vad, audio),
+        options=DiarizationOptions(region_gap=0.0),
+    )
+
 
 # --- DER ------------------------------------------------------------------------------------
 
@@ -583,7 +602,7 @@ SINGLE_SPEAKER_CLIPS = [
     "mfa/mfa_uh.flac",
 ]
 # Sessions of VAD utterances that open a second speaker online: laughter, breaths and
-# "um"s are voices of their own to the d-vector (known failures, online.py notes).
+# "um"s are voices of their own to the d-vector (known failures: docs/decisions/online-diarization.md).
 ONLINE_KNOWN_SPLITS = {"mfa/mfa_laughter.flac", "mfa/mfa_breaths.flac", "mfa/mfa_um.flac"}
 
 
@@ -682,7 +701,7 @@ def test_sample_two_speakers_counted_automatically(embedder, vad, words_of, test
     assert turns == diarize(audio, embedder=embedder, words_or_segments=words, num_speakers=2)
     assert diarization_error_rate(reference, turns, collar=0.25) <= 0.20
     # Silero VAD regions instead of words: two speakers too (measured DER 0.254).
-    assert len(_speakers(EmbeddingDiarizer(embedder, vad).diarize(audio))) == 2
+    assert len(_speakers(_diarize_vad(audio, embedder, vad))) == 2
 
 
 @pytest.mark.model
@@ -706,7 +725,7 @@ def test_stereo_channels_one_after_the_other(
         text = "".join(w for w, _ in pairs)
         assert wer(channel_texts[channel], text) <= 0.1  # measured 0.0 and 0.0
     # The VAD path finds the same two speakers.
-    assert _speakers(EmbeddingDiarizer(embedder, vad).diarize(audio)) == {"0", "1"}
+    assert _speakers(_diarize_vad(audio, embedder, vad)) == {"0", "1"}
 
 
 @pytest.mark.model
@@ -739,7 +758,7 @@ def test_single_speaker_clips_have_one_speaker(
     audio = load_pcm(testdata / clip)
     turns = diarize(audio, embedder=embedder, words_or_segments=words_of(audio))
     assert _speakers(turns) == {"0"}
-    assert _speakers(EmbeddingDiarizer(embedder, vad).diarize(audio)) == {"0"}
+    assert _speakers(_diarize_vad(audio, embedder, vad)) == {"0"}
 
 
 @pytest.mark.model
@@ -747,7 +766,7 @@ def test_physicsworks_stays_one_speaker_in_batch(embedder, vad, testdata: Path) 
     # 203 s lecture, VAD regions (Whisper would take 14 s here): the threshold splits it
     # from 0.71; its 2-means halves alternate but are 0.889 alike (limit 0.85).
     audio = load_pcm(testdata / "faster-whisper/physicsworks.wav")
-    assert _speakers(EmbeddingDiarizer(embedder, vad).diarize(audio)) == {"0"}
+    assert _speakers(_diarize_vad(audio, embedder, vad)) == {"0"}
 
 
 @pytest.mark.model

@@ -3,8 +3,9 @@
 Measured with this code (see :mod:`engines.tagging.events` for the YAMNet scores):
 
 * events: coughing_freesound451260 → cough ×5, sniff (Sneeze 0.95); laughing_freesound486625
-  → breath ×2, laugh 0.68 ("[laughs]" dropped); mfa_laughter → laugh 0.18 and 0.32 (two of
-  its four written "Ha-ha-ha" confirmed); mfa_breaths → breath 0.95 (leading), pause
+  → breath ×2, laugh 0.68 ("[laughs]" dropped); mfa_laughter → two laughs: two of its four
+  written "Ha-ha-ha" (0.18, 0.32) on Intel and AVX-512 hosts, one written "Ha-ha" (0.32) and
+  a "[laughs]" (0.50) on an AVX2 host; mfa_breaths → breath 0.95 (leading), pause
   8.0–10.2 s, breath 0.50; mfa_hes → hesitation 1.7–2.2 s; tt-monkeys → env 0.68 ×3, no
   words; mfa_um, mfa_uh ("umm...", "uh,"), jfk and the eight clean clips → no event.
 * WER of Whisper base on the clean clips (jfk, pocketsphinx ×3, deepspeech ×3,
@@ -24,8 +25,8 @@ from engines.audio import load_pcm
 from engines.base import SAMPLE_RATE, ASROptions, AudioChunk, Word
 from engines.tagging.annotations import Kind, annotation_tag, is_filler, letters, read_words
 from engines.tagging.events import NON_SPEECH_TAGS, EventOptions, Listened, detect_events
-from engines.tagging.yamnet import YamnetTagger
-from tests.conftest import wer
+from engines.tagging.yamnet import PATCH_HOP_SAMPLES, YamnetTagger
+from testkit.wer import wer
 
 pytestmark = pytest.mark.model
 
@@ -70,6 +71,16 @@ def labels(listened: Listened) -> set[str]:
     return {e.label for e in listened.events}
 
 
+def spoken(words: tuple[Word, ...]) -> tuple[Word, ...]:
+    """Whisper's words less its annotations: all that is printed when nothing is judged."""
+    return tuple(w for p in read_words(words) if p.kind is not Kind.ANNOTATION for w in p.words)
+
+
+def sounds_named(words: tuple[Word, ...]) -> list[str]:
+    """Whisper's annotations that name a sound (``[Laughter]``, not ``[BLANK_AUDIO]``)."""
+    return [p.text for p in read_words(words) if p.kind is Kind.ANNOTATION and p.tag]
+
+
 def assert_well_formed(listened: Listened, audio: np.ndarray, offset: float = 0.0) -> None:
     end = offset + len(audio) / SAMPLE_RATE
     starts = [e.start for e in listened.events]
@@ -105,15 +116,22 @@ def test_mfa_laughter_turns_written_laughter_into_laugh(heard) -> None:
     audio, words, found = heard("mfa/mfa_laughter.flac")
     assert_well_formed(found, audio)
     laughs = [e for e in found.events if e.label == "laugh"]
-    assert laughs  # measured: 2 of the 4 written laughs confirmed (laugh 0.18, 0.32)
+    assert laughs  # measured: 2 laughs (which ones depends on the CPU: module docstring)
     kept = {id(w) for w in found.words}
     assert len(found.words) < len(words)
-    # Each laugh event sits where Whisper wrote laughter, and those words are gone.
+    pieces = read_words(words)
+    # Whisper writes laughter as "Ha-ha" or as an annotation ("[laughs]"); both are laughter.
+    laughter = {id(w) for p in pieces if p.tag == "laugh" for w in p.words}
+    # Each laugh event sits where Whisper wrote laughter, holds nothing else, and those
+    # words are gone.
     for laugh in laughs:
         inside = [w for w in words if laugh.start <= w.start and w.end <= laugh.end]
-        assert inside
-        assert all(letters(w.text) == "ha" for w in inside)
+        assert inside, laugh
+        assert all(id(w) in laughter for w in inside), inside
         assert not any(id(w) in kept for w in inside)
+    # Written laughter itself, not only an annotation of it, becomes a laugh.
+    written = [p for p in pieces if p.kind is Kind.LAUGH]
+    assert any(e.start <= p.start and p.end <= e.end for p in written for e in laughs), written
     spoken = " ".join(letters(w.text) for w in found.words)
     # The words between the laughs stay. Which ones Whisper base hears varies with the
     # CPU's int8 kernels: "Montreal … forced … a liner" on one host, "mantra y'all … forced
@@ -162,7 +180,10 @@ def test_mfa_hes_has_a_hesitation_between_its_words(heard) -> None:
 def test_clean_read_speech_has_no_event(heard, clip: str) -> None:
     _, words, found = heard(clip)
     assert found.events == ()
-    assert found.words == words  # nothing removed: no annotation, nothing invented
+    # Nothing invented: every word is printed. Whisper may add a decoder artefact that names
+    # no sound ("[BLANK_AUDIO]" over LDC93S1's last 0.2 s on an AVX2 host): never printed.
+    assert found.words == spoken(words)
+    assert sounds_named(words) == []  # and it hears no laugh, cough… in clean speech
 
 
 def test_jfk_has_no_event_and_its_sentence_gaps_are_no_pause(heard) -> None:
@@ -170,7 +191,18 @@ def test_jfk_has_no_event_and_its_sentence_gaps_are_no_pause(heard) -> None:
     # speech, not a pause; nothing else non-speech happens in it.
     _, words, found = heard(JFK)
     assert found.events == ()
-    assert found.words == words
+    assert found.words == spoken(words)
+    assert sounds_named(words) == []
+
+
+def test_jfk_has_no_hesitation_wherever_the_audio_starts(heard, tagger) -> None:
+    # A realtime turn starts where the VAD says, which moves YAMNet's patch grid; on "my
+    # fellow Americans" its Speech score falls under no_speech for about half of the grid
+    # positions, but the voice there comes in syllables, not a held thinking noise.
+    audio, words, _ = heard(JFK)
+    for cut in range(0, PATCH_HOP_SAMPLES, 640):  # every 40 ms of one patch hop
+        found = detect_events(audio[cut:], words, tagger=tagger, offset=cut / SAMPLE_RATE)
+        assert "hesitation" not in labels(found), cut / SAMPLE_RATE
 
 
 def test_verbatim_decoding_does_not_hurt_wer_on_clean_clips(heard, testdata: Path) -> None:
@@ -231,7 +263,7 @@ def test_annotation_without_acoustic_support_is_dropped(heard, tagger) -> None:
     noisy += words[5:]
     found = detect_events(audio, noisy, tagger=tagger)
     assert found.events == ()
-    assert found.words == words
+    assert found.words == spoken(words)
 
 
 def test_words_over_digital_silence_are_invented(tagger, testdata: Path) -> None:
@@ -264,7 +296,7 @@ def test_empty_audio_has_no_events(tagger) -> None:
 
 def test_read_words_splits_annotations_laughter_and_fillers() -> None:
     texts = [" Ha", "-ha", "-ha,", " um,", " [sound", " of", " monkeys", " screaming]", " Ha!"]
-    texts += [" (coughing)", " *sniff*", " ♪", " He", " [BLANK_AUDIO]", " [open"]
+    texts += [" (coughing)", " *sniff*", " ♪", " He", " [BLANK", "_AUDIO]", " HAHA", " [open"]
     words = [Word(t, i, i + 1.0) for i, t in enumerate(texts)]
     pieces = read_words(words)
     assert [(p.kind, p.tag, len(p.words)) for p in pieces] == [
@@ -276,7 +308,8 @@ def test_read_words_splits_annotations_laughter_and_fillers() -> None:
         (Kind.ANNOTATION, "sniff", 1),
         (Kind.ANNOTATION, "env", 1),
         (Kind.WORD, None, 1),  # "He" is a word
-        (Kind.ANNOTATION, None, 1),
+        (Kind.ANNOTATION, None, 2),  # a decoder artefact, as Whisper splits it
+        (Kind.LAUGH, "laugh", 1),  # two syllables in one token
         (Kind.WORD, None, 1),  # never closed: not an annotation
     ]
     assert [w for p in pieces for w in p.words] == words

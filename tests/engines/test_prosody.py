@@ -3,7 +3,7 @@
 A word is stretched 2.5x without changing its pitch (FFmpeg ``atempo`` through PyAV) or made
 8 dB louder (10 ms gain ramps), spliced back at the span Whisper timed on the original clip,
 and the modified clip is transcribed again. The chosen words are the robust ones from the
-calibration in ``engines/tagging/prosody.py`` (module docstring): measured on these exact
+calibration in ``docs/decisions/prosody-marks.md``: measured on these exact
 edits, stretch scores 6.5 (much), 5.5 (steels), 5.5 (again) against the 5.0 threshold, and
 emphasis margins 11.9 dB (had) and 8.6 dB (Dashwood) against 6.0 dB.
 """

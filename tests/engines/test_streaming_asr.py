@@ -11,7 +11,7 @@ from engines.asr.guards import cut_repetition, is_stock_hallucination, segment_i
 from engines.asr.incremental import StreamingOptions, StreamingWhisper
 from engines.audio import load_pcm
 from engines.base import ASROptions, AudioChunk, Word
-from tests.conftest import wer
+from testkit.wer import wer
 
 CHUNK = 320  # 20 ms at 16 kHz
 

@@ -33,7 +33,7 @@ from engines.tts.tags import (
     plan_speech,
     strip_tags,
 )
-from tests.conftest import wer
+from testkit.wer import wer
 
 SENTENCE = "The quick brown fox jumps over the lazy dog. It was a sunny day."
 

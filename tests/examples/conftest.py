@@ -16,10 +16,10 @@ from types import ModuleType
 import pytest
 from aiohttp import web
 
-from realtime.app import create_app
-from realtime.auth import KEYSTORE
-from realtime.loading import load_engines
-from realtime.settings import Settings
+from realtime.auth.middleware import KEYSTORE
+from realtime.inference.loading import load_engines
+from realtime.server.app import create_app
+from realtime.server.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -10,7 +10,7 @@ from openai import AsyncOpenAI
 
 from engines.audio import resample
 from engines.base import ASROptions
-from tests.conftest import wer
+from testkit.wer import wer
 from tests.examples.conftest import load_example
 
 WAIT = 180  # seconds for the whole turn before failing

@@ -22,12 +22,13 @@ import pytest
 from aiohttp import ClientSession, web
 
 from engines.audio import load_pcm, resample
-from realtime.app import create_app
-from realtime.demo import SESSIONS_PER_WINDOW
-from realtime.loading import load_engines
-from realtime.settings import Settings
-from realtime.transport import close_all
-from tests.conftest import REPO, wer
+from realtime.hosting.host import close_all
+from realtime.inference.loading import load_engines
+from realtime.server.app import create_app
+from realtime.server.demo import SESSIONS_PER_WINDOW
+from realtime.server.settings import Settings
+from testkit.wer import wer
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.model
 

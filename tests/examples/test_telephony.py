@@ -16,7 +16,7 @@ import pytest
 from engines.audio import load_pcm, resample
 from engines.base import ASROptions
 from engines.g711 import ulaw_decode, ulaw_encode
-from tests.conftest import wer
+from testkit.wer import wer
 from tests.examples.conftest import load_example, serve
 
 pytestmark = pytest.mark.model

@@ -8,8 +8,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from engines.base import Engines
 from engines.testing import ScriptedASR, ScriptedVAD, ToneTTS
 from realtime import __version__
-from realtime.app import create_app
-from realtime.settings import Settings
+from realtime.server.app import create_app
+from realtime.server.settings import Settings
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ async def client(tmp_path):
 
 @pytest.fixture
 def key(client) -> str:
-    from realtime.auth import KEYSTORE
+    from realtime.auth.middleware import KEYSTORE
 
     return client.app[KEYSTORE].create("test")[1]
 

@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 import requests
 
-from realtime.app import create_app
+from realtime.auth.keys import KeyStore
 from realtime.batch.files import UrlSigner, audio_path, load_secret
 from realtime.batch.store_sqlite import SQLiteJobStore
-from realtime.keys import KeyStore
-from realtime.loading import load_engines
-from realtime.settings import Settings
-from tests.conftest import REPO, wer
+from realtime.inference.loading import load_engines
+from realtime.server.app import create_app
+from realtime.server.settings import Settings
+from testkit.wer import wer
+from tests.conftest import REPO
 from tests.realtime.batch_support import LiveServer, reference_text, spoken_text, wait_for_job
 
 pytestmark = pytest.mark.model

@@ -11,8 +11,8 @@ import requests
 
 from realtime.batch.store import JobStatus
 from realtime.batch.store_sqlite import SQLiteJobStore
+from testkit.wer import wer
 from tests import serving
-from tests.conftest import wer
 from tests.realtime.batch_support import spoken_text, wait_for_job
 
 pytestmark = pytest.mark.model

@@ -7,11 +7,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from engines.base import Engines
 from engines.testing import ScriptedASR, ScriptedVAD, ToneTTS
-from realtime.app import create_app
-from realtime.app_keys import SETTINGS
-from realtime.auth import KEYSTORE
-from realtime.batch.openapi import spec
-from realtime.settings import Settings
+from realtime.auth.middleware import KEYSTORE
+from realtime.server.app import create_app
+from realtime.server.app_keys import SETTINGS
+from realtime.server.openapi import spec
+from realtime.server.settings import Settings
 
 LIMIT = 8192
 

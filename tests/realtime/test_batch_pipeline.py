@@ -5,10 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.base import AudioTag, SpeakerTurn, Word
+from engines.audio import DecodedAudio
+from engines.base import (
+    AudioTag,
+    DecodeOptions,
+    Segment,
+    SpeakerTurn,
+    SpeechEdge,
+    Transcript,
+    Word,
+)
 from engines.errors import AudioDecodeError
+from engines.testing import ScriptedVAD
 from realtime.batch.pipeline import (
     BatchSegment,
+    Cancelled,
     Chunk,
     NoSpeech,
     PipelineOptions,
@@ -20,9 +31,10 @@ from realtime.batch.pipeline import (
     render_text,
     segment_records,
     split_by_speaker,
+    transcribe_audio,
     transcribe_file,
 )
-from tests.conftest import wer
+from testkit.wer import wer
 
 SR = 16_000
 
@@ -155,13 +167,58 @@ def test_check_complete_refuses_a_cut_file_only_when_much_is_missing():
         check_complete(Audio(), 11.0, label="a.mp3")
 
 
+class RecordingASR:
+    """A :class:`~engines.base.BatchASR` and nothing more: no Whisper internals to detect."""
+
+    def __init__(self) -> None:
+        self.decodes: list[tuple[int, object, object]] = []
+
+    def transcribe(self, audio, options, *, decode=None, on_progress=None):
+        self.decodes.append((len(audio), decode, options))
+        end = len(audio) / SR
+        on_progress(end / 2)
+        word = Word(" hello", 0.0, end)
+        return Transcript("hello", "en", 0.0, end, (word,), (Segment("hello", 0.0, end, (word,)),))
+
+
+def tone(seconds: float) -> DecodedAudio:
+    t = np.arange(int(seconds * SR)) / SR
+    return DecodedAudio((8000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16), "pcm", "wav", SR, 1)
+
+
+def test_any_batch_asr_gets_the_decode_options_and_reports_progress():
+    vad = ScriptedVAD([(SpeechEdge.START, 0), (SpeechEdge.END, 2 * SR)])
+    asr = RecordingASR()
+    progress: list[float] = []
+    result = transcribe_audio(
+        tone(3.0),
+        vad,
+        asr,
+        PipelineOptions(beam_size=3, language="en"),
+        on_progress=progress.append,
+    )
+    ((samples, decode, options),) = asr.decodes
+    assert decode == DecodeOptions(beam_size=3, vad_filter=False)
+    assert (options.language, options.word_timestamps) == ("en", True)
+    assert samples > 2 * SR  # the speech range plus its padding
+    assert result.plain_text == "hello"
+    assert 0.0 < progress[1] < progress[-1] == 1.0  # mid-decode progress came through
+
+
+def test_a_batch_asr_is_cancelled_through_its_progress_callback():
+    vad = ScriptedVAD([(SpeechEdge.START, 0), (SpeechEdge.END, 2 * SR)])
+    stops = iter([False, True])  # before the chunk: go on; inside the decode: stop
+    with pytest.raises(Cancelled):
+        transcribe_audio(tone(3.0), vad, RecordingASR(), should_stop=lambda: next(stops))
+
+
 # --- real models on real audio ------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def engines():
-    from realtime.loading import load_engines
-    from realtime.settings import Settings
+    from realtime.inference.loading import load_engines
+    from realtime.server.settings import Settings
 
     return load_engines(Settings())
 

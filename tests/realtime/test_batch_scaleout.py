@@ -16,7 +16,7 @@ import pytest
 from realtime.batch.files import AudioStorage
 from realtime.batch.store import JobStatus, NewJob
 from realtime.batch.store_postgres import PostgresJobStore
-from tests.conftest import wer
+from testkit.wer import wer
 from tests.realtime.batch_support import PG_URL, postgres_schema, schema_url, spoken_text
 
 pytestmark = pytest.mark.model

@@ -16,22 +16,18 @@ from realtime.batch.store import JobStatus, NewJob
 from realtime.batch.store_sqlite import SQLiteJobStore
 from realtime.batch.watch import JobWatch
 from realtime.batch.worker import BatchWorkers, WorkerOptions
-from realtime.scheduler import InferenceScheduler
+from realtime.inference.scheduler import InferenceScheduler
 
 
 class GatedASR:
-    """Looks like a Whisper model to the pipeline; decodes only once ``gate`` is set.
+    """A batch ASR (``engines.base.BatchASR``) that decodes only once ``gate`` is set.
 
     Reports progress while it waits, so the pipeline's stop checks run.
     """
 
     def __init__(self) -> None:
-        self.model = self  # batch_asr() treats objects with .model and .decode as Whisper
         self.entered = threading.Event()
         self.gate = threading.Event()
-
-    def decode(self) -> None:  # marker only
-        raise NotImplementedError
 
     def transcribe(self, audio, options, *, decode=None, on_progress=None):
         self.entered.set()

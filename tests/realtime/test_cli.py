@@ -11,7 +11,7 @@ import wave
 import pytest
 
 from engines.audio import decode_file
-from tests.conftest import wer
+from testkit.wer import wer
 
 VOXGATE = [sys.executable, "-m", "realtime"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from realtime.client_secrets import ClientSecretStore
-from realtime.keys import ApiKey
+from realtime.auth.client_secrets import ClientSecretStore
+from realtime.auth.keys import ApiKey
 
 KEY = ApiKey("abcd1234", "test", 0.0, None)
 

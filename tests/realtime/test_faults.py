@@ -39,15 +39,16 @@ from pydantic import TypeAdapter
 from engines.audio import load_pcm, resample
 from engines.base import Engines
 from engines.testing import ScriptedASR, ScriptedVAD, ToneTTS
-from realtime import transport
-from realtime.app import create_app
-from realtime.app_keys import INFERENCE
-from realtime.auth import KEYSTORE
-from realtime.loading import load_engines
-from realtime.runner import SessionRunner
-from realtime.settings import Settings
+from realtime.auth.middleware import KEYSTORE
+from realtime.hosting import hosted as hosting
+from realtime.hosting.host import HOST
+from realtime.hosting.runner import SessionRunner
+from realtime.inference.loading import load_engines
+from realtime.server.app import create_app
+from realtime.server.app_keys import INFERENCE
+from realtime.server.settings import Settings
+from testkit.wer import wer
 from tests import serving
-from tests.conftest import wer
 from tests.realtime.batch_support import reference_text, spoken_text, wait_for_job
 
 GA_EVENTS = TypeAdapter(RealtimeServerEvent)
@@ -491,7 +492,7 @@ class _RecordingQueue(asyncio.Queue):  # type: ignore[type-arg]
 
 
 def _asyncio_with_recording_queue() -> types.ModuleType:
-    """A stand-in for the ``asyncio`` module as realtime.transport sees it."""
+    """A stand-in for the ``asyncio`` module as realtime.hosting.hosted sees it."""
     proxy = types.ModuleType("asyncio")
     proxy.__dict__.update(vars(asyncio))
     proxy.Queue = _RecordingQueue  # type: ignore[attr-defined]
@@ -508,7 +509,7 @@ async def test_a_stalled_reader_is_closed_with_1008_and_its_queue_stays_bounded(
     """A client that stops reading while a long response streams: the server queues at most
     OUTBOUND_QUEUE events for it (never more, and memory stays near that bound), then
     closes with 1008."""
-    monkeypatch.setattr(transport, "asyncio", _asyncio_with_recording_queue())
+    monkeypatch.setattr(hosting, "asyncio", _asyncio_with_recording_queue())
     _RecordingQueue.instances.clear()
     loop = asyncio.get_running_loop()
     gave_up = asyncio.Event()
@@ -519,7 +520,7 @@ async def test_a_stalled_reader_is_closed_with_1008_and_its_queue_stays_bounded(
                 loop.call_soon_threadsafe(gave_up.set)
 
     watch = Watch()
-    logging.getLogger("realtime.transport").addHandler(watch)
+    logging.getLogger("realtime.hosting.hosted").addHandler(watch)
     tracemalloc.start()
     try:
         async with gateway(FAKES, tmp_path) as gw:
@@ -546,12 +547,12 @@ async def test_a_stalled_reader_is_closed_with_1008_and_its_queue_stays_bounded(
             writer.close()
     finally:
         tracemalloc.stop()
-        logging.getLogger("realtime.transport").removeHandler(watch)
+        logging.getLogger("realtime.hosting.hosted").removeHandler(watch)
     assert b"\x03\xf0client is not reading events" in received  # close frame, code 1008
-    outbound = [q for q in _RecordingQueue.instances if q.maxsize == transport.OUTBOUND_QUEUE]
+    outbound = [q for q in _RecordingQueue.instances if q.maxsize == hosting.OUTBOUND_QUEUE]
     assert len(outbound) == 1
     queue = outbound[0]
-    assert queue.deepest == transport.OUTBOUND_QUEUE  # it filled up (never more: 1008 then)
+    assert queue.deepest == hosting.OUTBOUND_QUEUE  # it filled up (never more: 1008 then)
     # memory follows the queue: at its worst the stalled session held the full queue plus
     # slack (socket buffers, the event being built), far less than the whole response
     bound = 2 * queue.most_chars + 8 * 2**20
@@ -664,13 +665,13 @@ async def test_disconnect_mid_response_releases_everything(real_engines, tmp_pat
         assert runner._lane.closed and not runner._lane.running
         with pool._cond:
             assert not pool._queue  # nothing queued for the session (nor anyone else)
-        assert not runner._speaking
+        assert not runner._output._speaking
         assert not transport_runners(gw.app)
 
 
 def transport_runners(app: web.Application) -> list[SessionRunner | None]:
     """The runners of the app's open realtime connections."""
-    return [connection.runner for connection in app[transport.CONNECTIONS].values()]
+    return [connection.runner for connection in app[HOST].sessions.values()]
 
 
 # --- 6. a full disk while an upload is stored -------------------------------------------

@@ -26,10 +26,10 @@ from realtime.batch.files import AudioStorage
 from realtime.batch.store import JobStatus, NewJob
 from realtime.batch.store_postgres import PostgresJobStore
 from realtime.batch.worker import BatchWorkers, WorkerOptions
-from realtime.loading import load_engines
-from realtime.scheduler import InferenceScheduler
-from realtime.settings import Settings
-from tests.conftest import wer
+from realtime.inference.loading import load_engines
+from realtime.inference.scheduler import InferenceScheduler
+from realtime.server.settings import Settings
+from testkit.wer import wer
 from tests.realtime.batch_support import reference_text, spoken_text
 
 pytestmark = pytest.mark.model

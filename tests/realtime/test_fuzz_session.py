@@ -51,21 +51,24 @@ from protocol import (
     dump_server_event,
     parse_client_event,
 )
-from realtime.annotation import Annotation, SpeakerSegment
-from realtime.commands import (
+from realtime.inference.annotation import Annotation, SpeakerSegment
+from realtime.session import Session
+from realtime.session.commands import (
+    CancelReply,
     CancelSynthesis,
     CancelTranscript,
-    CloseConnection,
     ConfigureVAD,
     DetectSpeech,
     FeedTranscriber,
     FinalizeTranscript,
     RequestPartial,
+    SpeculateFinal,
+    StartTranscript,
     Synthesize,
 )
-from realtime.ids import SequentialIds
-from realtime.session import Session
+from realtime.session.ids import SequentialIds
 from tests.fuzzing import LONG, fuzz_settings
+from tests.realtime.session_support import InlineReplies
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -73,13 +76,15 @@ SDK = TypeAdapter(RealtimeServerEvent)
 COMMANDS = (
     ConfigureVAD,
     DetectSpeech,
+    StartTranscript,
     FeedTranscriber,
     RequestPartial,
+    SpeculateFinal,
     FinalizeTranscript,
     CancelTranscript,
     Synthesize,
     CancelSynthesis,
-    CloseConnection,
+    CancelReply,  # a reply answered after its response was cancelled in the same step
 )
 BYTES_PER_SECOND = {"audio/pcm": 48_000, "audio/pcmu": 8_000, "audio/pcma": 8_000}
 
@@ -210,8 +215,9 @@ class SessionMachine(RuleBasedStateMachine):
         kind=st.sampled_from(["realtime", "transcription"]),
         responder=st.sampled_from(["say", "echo"]),
         has_tts=st.booleans(),
+        speculative=st.booleans(),
     )
-    def start(self, kind: str, responder: Any, has_tts: bool) -> None:
+    def start(self, kind: str, responder: Any, has_tts: bool, speculative: bool = False) -> None:
         """Open a session of a random kind, responder and TTS availability."""
         config = RealtimeSession() if kind == "realtime" else TranscriptionSession()
         self.items: set[str] = set()
@@ -221,8 +227,13 @@ class SessionMachine(RuleBasedStateMachine):
         self.responses: set[str] = set()
         self.scanned = 0  # end of the input audio the session asked the VAD to scan
         self.vad_upto = 0  # how far VAD results have been reported
-        self.session = Session(
-            config, ids=SequentialIds(), created_at=1_000.0, responder=responder, has_tts=has_tts
+        self.session = InlineReplies(
+            config,
+            ids=SequentialIds(),
+            created_at=1_000.0,
+            responder=responder,
+            has_tts=has_tts,
+            speculative_asr=speculative,
         )
         self._drain()
 
@@ -262,6 +273,8 @@ class SessionMachine(RuleBasedStateMachine):
                 self.transcribing.add(command.item_id)
             elif isinstance(command, FinalizeTranscript | CancelTranscript):
                 self.items.add(command.item_id)
+            elif isinstance(command, SpeculateFinal):  # only for the turn being heard
+                assert command.item_id in self.items, command
             elif isinstance(command, Synthesize):
                 assert command.output_format in BYTES_PER_SECOND
                 self.responses.add(command.response_id)
@@ -469,7 +482,7 @@ class SessionMachine(RuleBasedStateMachine):
             if chunk.end <= self.vad_upto:
                 return  # the VAD reports in order; an older chunk was covered
             samples = sorted(data.draw(st.lists(st.integers(chunk.start, chunk.end), max_size=2)))
-            starts = self.session.turn_state.value == "silent"
+            starts = not self.session.speaking
             events = []
             for sample in samples:
                 events.append(VADEvent(SpeechEdge.START if starts else SpeechEdge.END, sample, 0.5))

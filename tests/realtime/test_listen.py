@@ -17,12 +17,12 @@ from aiohttp import web
 
 from engines.audio import resample
 from engines.base import ASROptions
-from realtime.app import create_app
-from realtime.auth import KEYSTORE
-from realtime.client import PCM_RATE, TranscriptPrinter
-from realtime.loading import load_engines
-from realtime.settings import Settings
-from tests.conftest import wer
+from realtime.auth.middleware import KEYSTORE
+from realtime.cli.client import PCM_RATE, TranscriptPrinter
+from realtime.inference.loading import load_engines
+from realtime.server.app import create_app
+from realtime.server.settings import Settings
+from testkit.wer import wer
 
 VOXGATE = [sys.executable, "-m", "realtime"]
 RUN_TIMEOUT = 240  # seconds for one CLI run before the test fails

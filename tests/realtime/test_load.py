@@ -1,6 +1,6 @@
 """A small load test: concurrent realtime sessions, then a burst of batch jobs, one server.
 
-The load drivers are ``tests/loadgen.py``'s, which ``bench/load.py`` runs at full size
+The load drivers are ``testkit/loadgen.py``'s, which ``bench/load.py`` runs at full size
 (50 sessions × 2 rounds, 200 submits). Here: the default engines, voxgate on a loopback port
 in this process, ten sessions of the official ``openai`` SDK at once, each streaming one
 real clip of 2.8–5.3 s at real-time pace (100 ms chunks) with server VAD, then thirty
@@ -25,10 +25,10 @@ pytestmark = [pytest.mark.model, pytest.mark.timeout(900)]
 
 
 async def test_concurrent_sessions_and_a_submit_burst_leave_nothing_behind(testdata: Path):
-    from realtime.loading import load_engines
-    from realtime.settings import Settings
-    from tests import loadgen
-    from tests.conftest import wer
+    from realtime.inference.loading import load_engines
+    from realtime.server.settings import Settings
+    from testkit import loadgen
+    from testkit.wer import wer
 
     await loadgen.fill_default_executor()  # its lazily started threads would look like leaks
     engines = load_engines(Settings())

@@ -12,11 +12,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from realtime import logs
-from realtime.app import create_app
-from realtime.auth import KEYSTORE
-from realtime.scheduler import InferenceScheduler, Priority
-from realtime.settings import Settings
+from realtime.auth.middleware import KEYSTORE
+from realtime.inference.scheduler import InferenceScheduler, Priority
+from realtime.server import logs
+from realtime.server.app import create_app
+from realtime.server.settings import Settings
 from tests.realtime import test_realtime_sdk as sdk
 from tests.realtime.test_metrics import submit_and_wait
 

@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from realtime.app import create_app
-from realtime.auth import KEYSTORE
-from realtime.settings import Settings
+from realtime.auth.middleware import KEYSTORE
+from realtime.server.app import create_app
+from realtime.server.settings import Settings
 from tests.realtime import test_realtime_sdk as sdk
 from tests.realtime.test_realtime_sdk import VAD, pcm24, transcribe_stream
 

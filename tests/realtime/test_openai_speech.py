@@ -15,9 +15,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from engines.base import Engines
 from engines.errors import EngineError
 from engines.testing import ScriptedASR, ScriptedVAD, ToneTTS
-from realtime.app import create_app
-from realtime.auth import KEYSTORE
-from realtime.settings import Settings
+from realtime.auth.middleware import KEYSTORE
+from realtime.server.app import create_app
+from realtime.server.settings import Settings
 
 THREE = "One. Two. Three."
 SENTENCE_BYTES = round(0.2 * 24_000) * 2  # a ToneTTS sentence as 24 kHz pcm16
@@ -115,7 +115,7 @@ async def test_a_failure_after_the_audio_started_is_never_a_complete_answer(
 ):
     client = await serve(FailingTone(), tmp_path)
     try:
-        with caplog.at_level(logging.ERROR, logger="realtime.batch.openai_speech"):
+        with caplog.at_level(logging.ERROR, logger="realtime.openai_audio.speech"):
             response = await speak(client, response_format="pcm", stream_format=stream_format)
             assert response.status == 200  # the first sentence was fine
             if stream_format == "audio":

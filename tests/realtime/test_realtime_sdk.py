@@ -23,11 +23,11 @@ from pydantic import TypeAdapter
 from engines.audio import load_pcm, resample
 from engines.base import ASROptions
 from engines.g711 import ulaw_decode, ulaw_encode
-from realtime.app import create_app
-from realtime.auth import KEYSTORE
-from realtime.loading import load_engines
-from realtime.settings import Settings
-from tests.conftest import wer
+from realtime.auth.middleware import KEYSTORE
+from realtime.inference.loading import load_engines
+from realtime.server.app import create_app
+from realtime.server.settings import Settings
+from testkit.wer import wer
 
 pytestmark = pytest.mark.model
 

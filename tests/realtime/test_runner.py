@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 
 import numpy as np
 
@@ -10,11 +12,11 @@ from engines.base import AudioChunk, Engines
 from engines.testing import ScriptedASR, ScriptedVAD, ToneTTS
 from protocol import TranscriptionSession
 from protocol.codec import Dialect
-from realtime.commands import FeedTranscriber, FinalizeTranscript, RequestPartial
-from realtime.ids import SequentialIds
-from realtime.runner import SessionRunner
-from realtime.scheduler import InferenceScheduler
+from realtime.hosting.runner import SessionRunner
+from realtime.inference.scheduler import InferenceScheduler
 from realtime.session import Session
+from realtime.session.commands import FeedTranscriber, FinalizeTranscript, RequestPartial
+from realtime.session.ids import SequentialIds
 
 
 class CountingASR(ScriptedASR):
@@ -49,9 +51,7 @@ async def test_partials_coalesce_and_finals_are_never_dropped():
             completed.set()
 
     with InferenceScheduler(2) as pool:
-        runner = SessionRunner(
-            session, engines, pool, dialect=Dialect.GA, emit=emit, close=lambda *_: None
-        )
+        runner = SessionRunner(session, engines, pool, dialect=Dialect.GA, emit=emit)
         task = asyncio.create_task(runner.run())
         await asyncio.sleep(0)  # let run() start its workers
         chunk = AudioChunk(np.zeros(1600, np.int16), 0)
@@ -62,7 +62,7 @@ async def test_partials_coalesce_and_finals_are_never_dropped():
             + [FinalizeTranscript("item_1")]
         ):
             runner._dispatch(command)
-        session._transcribing["item_1"] = 0.1  # as if the session had committed the item
+        session._transcripts.begin("item_1", 0.1)  # as if the session had committed the item
         await asyncio.wait_for(completed.wait(), 10)
         runner.stop()
         await asyncio.wait_for(task, 10)
@@ -88,18 +88,16 @@ async def test_transcription_language_applies_from_the_next_turn():
             completed.set()
 
     with InferenceScheduler(2) as pool:
-        runner = SessionRunner(
-            session, engines, pool, dialect=Dialect.GA, emit=emit, close=lambda *_: None
-        )
+        runner = SessionRunner(session, engines, pool, dialect=Dialect.GA, emit=emit)
         task = asyncio.create_task(runner.run())
         await asyncio.sleep(0)
         runner.receive_text(
             '{"type": "session.update", "session": {"type": "transcription", "audio": {"input": '
-            '{"transcription": {"model": "whisper-1", "language": "de"}}}}}'
+            '{"turn_detection": null, "transcription": {"model": "whisper-1", "language": "de"}}}}}'
         )
-        session._transcribing["item_9"] = 0.1
-        runner._dispatch(FeedTranscriber("item_9", AudioChunk(np.zeros(1600, np.int16), 0)))
-        runner._dispatch(FinalizeTranscript("item_9"))
+        audio = base64.b64encode(bytes(24_000)).decode()  # 0.5 s of pcm16 at 24 kHz
+        runner.receive_text(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+        runner.receive_text('{"type": "input_audio_buffer.commit"}')  # the next turn
         await asyncio.wait_for(completed.wait(), 10)
         runner.stop()
         await asyncio.wait_for(task, 10)

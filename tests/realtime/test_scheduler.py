@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from realtime.scheduler import Dropped, InferenceScheduler, Priority
+from realtime.inference.scheduler import Dropped, InferenceScheduler, Priority
 
 URGENT, PARTIAL, BATCH = Priority.URGENT, Priority.PARTIAL, Priority.BATCH
 LIMIT_S = 30  # bound on every wait: a hang fails the test instead of stalling the run
@@ -264,11 +264,11 @@ async def test_four_sessions_stream_real_clips_through_one_scheduler(
     from engines.vad.silero import SileroVAD
     from protocol import TranscriptionSession
     from protocol.codec import Dialect
-    from realtime.ids import SequentialIds
-    from realtime.runner import SessionRunner
+    from realtime.hosting.runner import SessionRunner
+    from realtime.server.settings import Settings
     from realtime.session import Session
-    from realtime.settings import Settings
-    from tests.conftest import wer
+    from realtime.session.ids import SequentialIds
+    from testkit.wer import wer
 
     engines = Engines(
         vad=SileroVAD.load(Settings().vad_model, model_cache_dir),
@@ -314,9 +314,7 @@ async def test_four_sessions_stream_real_clips_through_one_scheduler(
                 finished.set()
 
         session = Session(TranscriptionSession(), ids=SequentialIds(), created_at=0.0)
-        runner = SessionRunner(
-            session, engines, scheduler, dialect=Dialect.GA, emit=emit, close=lambda *_: None
-        )
+        runner = SessionRunner(session, engines, scheduler, dialect=Dialect.GA, emit=emit)
         task = asyncio.create_task(runner.run())
         runner.receive_text(json.dumps(update))
         for index, start in enumerate(range(0, len(pcm), 960)):  # 40 ms appends

@@ -24,10 +24,10 @@ from schemathesis.specs.openapi.checks import (
 
 from engines.base import Engines
 from engines.testing import ScriptedASR, ScriptedVAD, ToneTTS
-from realtime.app import create_app
-from realtime.auth import KEYSTORE
-from realtime.batch.openapi import spec
-from realtime.settings import Settings
+from realtime.auth.middleware import KEYSTORE
+from realtime.server.app import create_app
+from realtime.server.openapi import spec
+from realtime.server.settings import Settings
 from tests.realtime.batch_support import LiveServer
 
 EXAMPLES = int(os.environ.get("VOXGATE_SCHEMATHESIS_EXAMPLES", "25"))

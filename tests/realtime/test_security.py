@@ -31,16 +31,16 @@ from engines.audio import decode_file
 from engines.base import Engines
 from engines.errors import AudioTooLong
 from engines.testing import ScriptedASR, ScriptedVAD, ToneTTS
-from realtime import app as app_module
-from realtime.app import create_app
-from realtime.auth import CLIENT_SECRETS, KEYSTORE
+from realtime.auth.keys import KeyStore
+from realtime.auth.middleware import CLIENT_SECRETS, KEYSTORE
 from realtime.batch.api import JOB_STORE, URL_SIGNER, audio_scope
 from realtime.batch.files import audio_path
 from realtime.batch.store import Job
-from realtime.keys import KeyStore
-from realtime.ratelimit import RATE_LIMITS, TokenBuckets
-from realtime.settings import Settings
-from tests import loadgen
+from realtime.server import app as app_module
+from realtime.server.app import create_app
+from realtime.server.ratelimit import RATE_LIMITS, TokenBuckets
+from realtime.server.settings import Settings
+from testkit import loadgen
 
 LIMIT = 64 * 1024
 """max_upload_bytes of the test apps."""
@@ -158,18 +158,18 @@ def test_keys_are_stored_only_as_sha256(tmp_path):
 
 def test_every_verification_is_one_constant_time_comparison(tmp_path, monkeypatch):
     """Valid, wrong, unknown and malformed keys all cost one hmac.compare_digest call."""
-    import realtime.keys
+    import realtime.auth.keys
 
     store = KeyStore(tmp_path / "keys.db")
     record, plaintext = store.create("ci")
     calls: list[tuple[str, str]] = []
-    real = realtime.keys.hmac.compare_digest
+    real = realtime.auth.keys.hmac.compare_digest
 
     def spy(a, b):
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(realtime.keys.hmac, "compare_digest", spy)
+    monkeypatch.setattr(realtime.auth.keys.hmac, "compare_digest", spy)
     presented = [plaintext, plaintext[:-1] + "x", f"vg_{'0' * 8}_nope", "garbage", ""]
     results = [store.verify(p) for p in presented]
     assert results == [record, None, None, None, None]

@@ -10,7 +10,7 @@ import pytest
 from openai.types.realtime import RealtimeServerEvent
 from pydantic import TypeAdapter
 
-from engines.base import SpeechEdge, Transcript, TranscriptDelta, VADEvent
+from engines.base import ASROptions, SpeechEdge, Transcript, TranscriptDelta, VADEvent
 from protocol import (
     EXTENSION_PREFIX,
     RealtimeSession,
@@ -18,7 +18,8 @@ from protocol import (
     dump_server_event,
     parse_client_event,
 )
-from realtime.commands import (
+from realtime.session import Session
+from realtime.session.commands import (
     CancelSynthesis,
     CancelTranscript,
     ConfigureVAD,
@@ -26,16 +27,19 @@ from realtime.commands import (
     FeedTranscriber,
     FinalizeTranscript,
     RequestPartial,
+    StartTranscript,
     Synthesize,
 )
-from realtime.ids import SequentialIds
-from realtime.session import Session
+from realtime.session.ids import SequentialIds
+from tests.realtime.session_support import InlineReplies
 
 SDK = TypeAdapter(RealtimeServerEvent)
 
 
 def make(config=None, **kwargs) -> Session:
-    s = Session(config or RealtimeSession(), ids=SequentialIds(), created_at=1_000.0, **kwargs)
+    s = InlineReplies(
+        config or RealtimeSession(), ids=SequentialIds(), created_at=1_000.0, **kwargs
+    )
     drain(s)
     return s
 
@@ -91,8 +95,9 @@ def test_server_vad_turn_produces_the_reference_event_flow():
     assert types(events) == ["input_audio_buffer.speech_started"]
     assert events[0].audio_start_ms == 300
     item = events[0].item_id
-    assert [type(c) for c in commands] == [FeedTranscriber, RequestPartial]
-    assert commands[0].chunk.start == 4_800 and commands[0].chunk.end == 16_000
+    assert [type(c) for c in commands] == [StartTranscript, FeedTranscriber, RequestPartial]
+    assert commands[0].item_id == item and commands[0].options == ASROptions()
+    assert commands[1].chunk.start == 4_800 and commands[1].chunk.end == 16_000
     s.receive_transcript_delta(item, TranscriptDelta("Hello"))
     assert types(drain(s)[0]) == ["conversation.item.input_audio_transcription.delta"]
     s.receive_vad_events([VADEvent(SpeechEdge.END, 24_000, 0.1)], 32_000)
@@ -136,7 +141,8 @@ def test_manual_mode_commit_and_errors():
     assert commands == []  # no VAD in manual mode
     events, commands = send(s, {"type": "input_audio_buffer.commit"})
     assert types(events) == ["input_audio_buffer.committed", "conversation.item.added"]
-    feed, final = commands
+    start, feed, final = commands
+    assert start == StartTranscript(feed.item_id, ASROptions())
     assert isinstance(feed, FeedTranscriber) and feed.chunk.start == 0
     assert len(feed.chunk.samples) == pytest.approx(16_000, abs=400)
     assert final == FinalizeTranscript(feed.item_id)
@@ -283,7 +289,7 @@ def test_text_modality_and_transcription_failure():
         },
     )
     append(t, 0.5)
-    _, (feed, _final) = send(t, {"type": "input_audio_buffer.commit"})
+    _, (_start, feed, _final) = send(t, {"type": "input_audio_buffer.commit"})
     t.receive_transcription_failed(feed.item_id, "The audio could not be transcribed.")
     events, _ = drain(t)
     assert types(events) == ["conversation.item.input_audio_transcription.failed"]
@@ -379,7 +385,7 @@ def test_semantic_vad_eagerness_maps_to_silence():
 
 def test_transcription_extras_when_the_session_opts_in():
     from engines.base import AudioTag
-    from realtime.annotation import Annotation, SpeakerSegment
+    from realtime.inference.annotation import Annotation, SpeakerSegment
 
     s = make(TranscriptionSession())
     send(
@@ -451,7 +457,7 @@ def test_transcription_extras_when_the_session_opts_in():
 
 
 def test_no_extras_and_no_extension_field_unless_asked():
-    from realtime.annotation import Annotation
+    from realtime.inference.annotation import Annotation
 
     s = make(TranscriptionSession())
     send(

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from realtime.cli import build_parser, settings_from
-from realtime.settings import Settings
+from realtime.cli.main import build_parser, settings_from
+from realtime.server.settings import Settings
 
 
 def test_defaults():
@@ -52,3 +52,31 @@ def test_every_setting_has_a_serve_flag_and_a_readme_row():
         flag = f"--{name.replace('_', '-')}"
         assert flag in serve_help, flag
         assert f"| `VOXGATE_{name.upper()}` | `{flag}` |" in readme, name
+
+
+def test_engine_settings_default_to_the_first_table_entry(monkeypatch):
+    s = Settings()
+    assert (s.asr_engine, s.tts_engine) == ("faster-whisper", "piper")
+    monkeypatch.setenv("VOXGATE_ASR_ENGINE", "faster-whisper")
+    assert Settings().asr_engine == "faster-whisper"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("asr_engine", "vosk", "unknown ASR engine 'vosk': use one of faster-whisper"),
+        ("tts_engine", "espeak", "unknown TTS engine 'espeak': use one of piper, hibari"),
+    ],
+)
+def test_an_unknown_engine_is_a_one_line_error_listing_the_choices(
+    monkeypatch, capsys, setting, value, message
+):
+    from realtime.cli.main import EXIT_USAGE, main
+
+    with pytest.raises(ValidationError, match=message):
+        Settings(**{setting: value})
+    monkeypatch.setenv(f"VOXGATE_{setting.upper()}", value)
+    assert main(["models", "--check"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert err.startswith(f"voxgate: error: invalid setting {setting}: ")

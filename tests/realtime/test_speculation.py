@@ -19,7 +19,7 @@ import pytest
 from engines.base import AudioChunk, SpeechEdge, VADOptions
 from engines.testing import ScriptedScorer
 from engines.vad.hysteresis import HysteresisVAD
-from tests.conftest import wer
+from testkit.wer import wer
 from tests.realtime import test_realtime_sdk as sdk
 from tests.realtime.test_realtime_sdk import EVENT_TIMEOUT, GA_EVENTS, pcm24
 

@@ -18,10 +18,10 @@ from websockets.sync.client import connect as sync_connect
 
 from engines.base import Engines
 from engines.testing import ScriptedASR, ScriptedVAD, ToneTTS
-from realtime import transport
-from realtime.app import create_app
-from realtime.auth import KEYSTORE
-from realtime.settings import Settings
+from realtime.auth.middleware import KEYSTORE
+from realtime.hosting.host import HOST, close_all
+from realtime.server.app import create_app
+from realtime.server.settings import Settings
 
 FAKES = Engines(vad=ScriptedVAD([]), asr=ScriptedASR(), tts=ToneTTS())
 
@@ -131,8 +131,8 @@ async def test_close_all_completes_the_handshake_with_a_client_still_streaming()
     client = asyncio.ensure_future(asyncio.to_thread(streaming_client, url, key, streaming))
     try:
         assert await asyncio.to_thread(streaming.wait, 10)
-        sockets = list(app[transport.CONNECTIONS])
-        await transport.close_all(app)
+        sockets = list(app[HOST].sessions)
+        await close_all(app)
         code, received, sent = await asyncio.wait_for(client, 30)
     finally:
         await runner.cleanup()
@@ -190,7 +190,7 @@ async def test_events_sent_while_the_server_drains_are_still_handled():
             await ws.send(json.dumps(create))
             while json.loads(await ws.recv())["type"] != "response.output_audio.delta":
                 pass
-            (connection,) = runner.app[transport.CONNECTIONS].values()
+            (connection,) = runner.app[HOST].sessions.values()
             draining = asyncio.Event()
             drain = connection.runner.drain
 
@@ -201,7 +201,7 @@ async def test_events_sent_while_the_server_drains_are_still_handled():
             connection.runner.drain = drain_and_tell
             for site in list(runner.sites):
                 await site.stop()
-            closing = asyncio.create_task(transport.close_all(runner.app))
+            closing = asyncio.create_task(close_all(runner.app))
             await asyncio.wait_for(draining.wait(), 10)
             await ws.send(json.dumps({"type": "input_audio_buffer.clear", "event_id": "e1"}))
             seen = []
@@ -231,7 +231,7 @@ async def test_a_client_that_stops_reading_is_closed_with_1008():
                 loop.call_soon_threadsafe(gave_up.set)
 
     watch = Watch()
-    logging.getLogger("realtime.transport").addHandler(watch)
+    logging.getLogger("realtime.hosting.hosted").addHandler(watch)
     host, port = url.removeprefix("ws://").split("/")[0].split(":")
     try:
         # A raw socket: handshake, one request, then no reading at all (real backpressure).
@@ -257,7 +257,7 @@ async def test_a_client_that_stops_reading_is_closed_with_1008():
         assert b"\x03\xf0client is not reading events" in received  # close frame: 1008
         writer.close()
     finally:
-        logging.getLogger("realtime.transport").removeHandler(watch)
+        logging.getLogger("realtime.hosting.hosted").removeHandler(watch)
         await runner.cleanup()
 
 

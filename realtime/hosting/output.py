@@ -1,0 +1,193 @@
+"""The work of one session's responses: reply streams and speech, one task each.
+
+:class:`ResponseWork` executes the session's ``GenerateReply``/``CancelReply`` and
+``Synthesize``/``CancelSynthesis`` commands. A reply task iterates the responder's stream on
+the loop and hands each part to the session; a speech task speaks a response's text pieces
+in order, pulling each piece's lazy TTS generator one chunk per scheduler job, so
+cancellation (barge-in, ``response.cancel``, disconnect) lands between chunks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import Future
+from typing import Any
+
+from engines.base import TTSEngine
+from engines.tts.output import synthesize_to
+from realtime.inference.scheduler import InferenceScheduler
+from realtime.responders.base import Responder
+from realtime.session import Session
+from realtime.session.commands import CancelReply, CancelSynthesis, GenerateReply, Synthesize
+from realtime.session.replies import ReplyDone, ReplyFailed
+
+log = logging.getLogger(__name__)
+
+Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None] | None"]
+"""Starts a task in the session's task group (None once the session ended)."""
+
+
+class ResponseWork:
+    """Reply and speech tasks of one session, by response id.
+
+    Args:
+        session: The session the results go to.
+        pool: The process's inference scheduler (TTS chunks are pulled on it).
+        tts: The speech engine, if any.
+        responder: Where replies come from.
+        flush: Sends the session's events and dispatches its commands.
+        spawn: Starts a task in the session's task group.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        pool: InferenceScheduler,
+        tts: TTSEngine | None,
+        responder: Responder,
+        *,
+        flush: Callable[[], None],
+        spawn: Spawn,
+    ) -> None:
+        self.session = session
+        self._pool = pool
+        self._tts = tts
+        self._responder = responder
+        self._flush = flush
+        self._spawn = spawn
+        self._replying: dict[str, asyncio.Task[None]] = {}
+        self._speaking: dict[str, asyncio.Task[None]] = {}
+        self._speech_queues: dict[str, asyncio.Queue[Synthesize]] = {}
+
+    def dispatch(self, command: GenerateReply | CancelReply | Synthesize | CancelSynthesis) -> None:
+        """Execute one response command."""
+        match command:
+            case GenerateReply():
+                self._start(self._replying, command.request.response_id, self._reply(command))
+            case CancelReply():
+                _cancel(self._replying.pop(command.response_id, None))
+            case Synthesize():
+                self._queue_speech(command)
+            case CancelSynthesis():
+                self._speech_queues.pop(command.response_id, None)
+                _cancel(self._speaking.pop(command.response_id, None))
+
+    def cancel_all(self) -> None:
+        """Cancel every reply and speech task (the session is ending)."""
+        for task in [*self._replying.values(), *self._speaking.values()]:
+            task.cancel()
+
+    def _start(
+        self,
+        tasks: dict[str, asyncio.Task[None]],
+        response_id: str,
+        work: Coroutine[Any, Any, None],
+    ) -> None:
+        """Start ``work`` for ``response_id``, tracked in ``tasks``."""
+        kind = "reply" if tasks is self._replying else "speech"
+        task = self._spawn(work, f"{kind} {response_id}")
+        if task is not None:
+            tasks[response_id] = task
+
+    # --- replies ---------------------------------------------------------------------------
+
+    async def _reply(self, command: GenerateReply) -> None:
+        """Hand the responder's parts to the session until the reply ends or is cancelled."""
+        response_id = command.request.response_id
+        stream = self._responder.reply(command.request)
+        try:
+            async for part in stream:
+                self.session.receive_reply_part(response_id, part)
+                self._flush()
+                if isinstance(part, ReplyDone | ReplyFailed):
+                    return
+            self.session.receive_reply_part(response_id, ReplyDone())  # ended without saying
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the responder failed for %s", response_id)
+            failure = ReplyFailed("The response could not be generated.")
+            self.session.receive_reply_part(response_id, failure)
+        finally:
+            self._replying.pop(response_id, None)
+            close = getattr(stream, "aclose", None)  # async generators hold resources
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+            self._flush()
+
+    # --- TTS -------------------------------------------------------------------------------
+
+    def _queue_speech(self, command: Synthesize) -> None:
+        """Queue a text piece on its response's speech task (started by the first piece)."""
+        queue = self._speech_queues.get(command.response_id)
+        if queue is None:
+            queue = self._speech_queues[command.response_id] = asyncio.Queue()
+            self._start(self._speaking, command.response_id, self._speak(command, queue))
+        queue.put_nowait(command)
+
+    async def _speak(self, first: Synthesize, queue: asyncio.Queue[Synthesize]) -> None:
+        """Speak a response's pieces in order; report the final audio after the last."""
+        response_id = first.response_id
+        try:
+            while True:
+                piece = await queue.get()
+                if piece.text.strip():
+                    await self._synthesize(piece)
+                if piece.last:
+                    break
+            self.session.receive_synthesized_audio(response_id, b"", final=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("speech synthesis failed for %s", response_id)
+            self.session.receive_synthesis_failed(response_id, "Speech synthesis failed.")
+        finally:
+            self._speaking.pop(response_id, None)
+            self._speech_queues.pop(response_id, None)
+        self._flush()
+
+    async def _synthesize(self, command: Synthesize) -> None:
+        """Speak one piece, handing each encoded chunk to the session as it is made."""
+        tts = self._tts
+        if tts is None:
+            raise RuntimeError("no speech engine is configured")
+        voice = command.voice if command.voice in {v.id for v in tts.voices()} else None
+        chunks = synthesize_to(
+            tts, command.text, command.output_format, voice=voice, speed=command.speed
+        )
+        inflight: Future[Any] | None = None  # the pool's own future: cancelling us leaves it
+        try:
+            while True:
+                inflight = self._pool.submit(next, chunks, None)
+                chunk = await asyncio.wrap_future(inflight)
+                inflight = None
+                if chunk is None:
+                    return
+                self.session.receive_synthesized_audio(command.response_id, chunk, final=False)
+                self._flush()
+        finally:  # close the generator on a pool thread, after any pull in flight
+            if inflight is not None and not inflight.done():
+                inflight.add_done_callback(lambda _: self._close_later(chunks))
+            else:
+                self._close_later(chunks)
+
+    def _close_later(self, chunks: Iterator[bytes]) -> None:
+        try:
+            self._pool.submit(_close, chunks)
+        except RuntimeError:  # the pool is shutting down: close here (nothing else runs it)
+            _close(chunks)
+
+
+def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+
+
+def _close(chunks: Iterator[bytes]) -> None:
+    """Close a synthesis generator (stops the engine between chunks)."""
+    with contextlib.suppress(ValueError, RuntimeError):  # already closed / executing
+        chunks.close()  # type: ignore[attr-defined]

@@ -1,0 +1,242 @@
+"""Settings: one typed object from CLI flags, ``VOXGATE_*`` environment variables and defaults.
+
+Precedence: CLI flag > environment variable > default. Nothing is read at import time;
+call :class:`Settings` (or :func:`load`) where settings are needed and pass the object on.
+Every model setting takes a registry name (``voxgate models`` lists them) or a path to the
+user's own model files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from engines.models import default_cache_dir
+from engines.registry import ASR_ENGINES, TTS_ENGINES
+from realtime.responders import RESPONDERS
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class Settings(BaseSettings):
+    """voxgate's configuration. Each field is also ``VOXGATE_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOXGATE_", extra="forbid", validate_default=True, frozen=True
+    )
+
+    # --- server -----------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Interface to listen on.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    data_dir: Path = Field(
+        Path("data"), description="Database (SQLite) and stored audio; created if missing."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log verbosity."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines: text, or json (one object per line with ts, level, logger, "
+        "message, session_id/job_id).",
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes sharing the port (SO_REUSEPORT), each with its own "
+        "engines; a parent restarts them and reloads them one by one on SIGHUP.",
+    )
+    max_upload_bytes: int = Field(
+        1_000_000_000, gt=0, description="Largest accepted upload (HTTP 413 above it)."
+    )
+
+    responder: str = Field(
+        "say",
+        description="Where realtime responses get their words: say (the client's assistant "
+        "text or response instructions) or echo (the user's last transcript).",
+    )
+    max_sessions: int = Field(100, ge=1, description="Realtime sessions at once (1013 above).")
+    max_sessions_per_key: int = Field(
+        20, ge=1, description="Realtime sessions at once per API key (1013 above)."
+    )
+    max_session_seconds: int = Field(
+        3600, ge=1, description="Longest realtime session; then closed with 1001."
+    )
+    client_secret_ttl_s: int = Field(
+        60, ge=10, le=7200, description="Default lifetime of an ephemeral client secret."
+    )
+    inference_workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Threads of the inference scheduler (sessions and batch jobs); "
+        "also the decodes each Whisper model runs at once.",
+    )
+    rate_limit_per_minute: int = Field(
+        600,
+        ge=0,
+        description="Requests per API key per minute (REST calls and realtime connections; "
+        "bursts up to the same number); HTTP 429 with Retry-After above it; 0: no limit.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API cross-origin, comma-separated "
+        "(https://app.example.com,http://localhost:3000) or a JSON list; * allows any; "
+        "empty (default): no CORS headers, so browsers refuse cross-origin calls.",
+    )
+    demo: Literal["off", "local", "public"] = Field(
+        "local",
+        description="The browser demo at /demo: local (sessions only for clients on this "
+        "machine), public (for anyone who can reach the server; rate-limited), or off.",
+    )
+
+    # --- batch transcription ------------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="Job queue database: a postgresql:// URL shares one queue between hosts; "
+        "unset: SQLite in the data directory.",
+    )
+    batch_workers: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Batch jobs processed at once by this process (each takes one inference "
+        "thread); 0: serve runs no workers (use `voxgate worker`).",
+    )
+    batch_lease_s: float = Field(
+        60.0,
+        ge=2.0,
+        le=3600.0,
+        description="Lease of a claimed job, renewed by heartbeats (every 2 s, or a third "
+        "of the lease if shorter); retried elsewhere when its worker stops renewing.",
+    )
+    batch_max_attempts: int = Field(
+        3, ge=1, le=100, description="Claims per job before a job whose worker died is failed."
+    )
+    max_audio_seconds: int = Field(
+        14_400,
+        gt=0,
+        description="Longest recording transcribed (decoded length, seconds); decoding stops "
+        "there and the job fails (or the request gets 413), so a small compressed file "
+        "cannot expand into hours of samples.",
+    )
+    signed_url_ttl_s: int = Field(
+        3600, ge=10, le=604800, description="Lifetime of the signed audio URLs in responses."
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL for links in responses (https://voxgate.example.com); "
+        "unset: taken from each request.",
+    )
+
+    # --- models -----------------------------------------------------------------------
+    model_cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="Where prepared models live (joined Whisper base, unpacked YAMNet).",
+    )
+    asr_engine: str = Field(
+        ASR_ENGINES.default.name,
+        description=f"Speech recognition engine: {', '.join(ASR_ENGINES.names)}.",
+    )
+    asr_model: str = Field(
+        "tiny.en", description="Whisper model for live partial transcripts (name or directory)."
+    )
+    asr_final_model: str = Field(
+        "base", description="Whisper model for final and batch transcripts (name or directory)."
+    )
+    asr_device: Device = Field("auto", description="ASR device: cpu, cuda, or auto.")
+    asr_compute_type: str = Field(
+        "default", description="CTranslate2 compute type (default: int8 on CPU, float16 on CUDA)."
+    )
+    asr_threads: int = Field(
+        0, ge=0, description="CPU threads per ASR call (0: CTranslate2 decides)."
+    )
+    asr_beam_size: int = Field(5, ge=1, le=16, description="Beam width for batch transcripts.")
+    vad_model: str = Field("silero-vad-v6", description="Silero VAD ONNX (name or file).")
+    tts_engine: str = Field(
+        TTS_ENGINES.default.name,
+        description=f"Speech engine: {', '.join(TTS_ENGINES.names)}.",
+    )
+    tts_voice: str | None = Field(
+        None,
+        description="Voice model (name or file); default: piper-joe for piper, "
+        "hibari-heart for hibari.",
+    )
+    tagger_model: str = Field("yamnet", description="Non-speech tagger (name or directory).")
+    embedder_model: str = Field("dvector", description="Speaker embedder (name or ONNX file).")
+
+    @field_validator("asr_engine")
+    @classmethod
+    def _known_asr_engine(cls, value: str) -> str:
+        return ASR_ENGINES.entry(value).name
+
+    @field_validator("tts_engine")
+    @classmethod
+    def _known_tts_engine(cls, value: str) -> str:
+        return TTS_ENGINES.entry(value).name
+
+    @field_validator("responder")
+    @classmethod
+    def _known_responder(cls, value: str) -> str:
+        if value not in RESPONDERS:
+            raise ValueError(f"unknown responder {value!r}: use one of {', '.join(RESPONDERS)}")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        """Accept a comma-separated string or a JSON list (environment, CLI flag)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        """Each origin is ``*`` or ``scheme://host[:port]`` (no path); kept lower-case."""
+        origins = []
+        for origin in value:
+            cleaned = origin.strip().rstrip("/").lower()
+            scheme, sep, rest = cleaned.partition("://")
+            if cleaned != "*" and (
+                scheme not in ("http", "https") or not sep or not rest or "/" in rest
+            ):
+                raise ValueError(
+                    f"{origin!r} is not an origin: use scheme://host[:port] (no path) or *"
+                )
+            origins.append(cleaned)
+        return origins
+
+    @field_validator("data_dir", "model_cache_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite database inside the data directory."""
+        return self.data_dir / "voxgate.db"
+
+    @property
+    def tts_model(self) -> str:
+        """The voice model setting, with the engine's default filled in."""
+        if self.tts_voice:
+            return self.tts_voice
+        return TTS_ENGINES.entry(self.tts_engine).default_model
+
+
+def load(**overrides: Any) -> Settings:
+    """Build settings; ``overrides`` (CLI flags) win over the environment. None means unset."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

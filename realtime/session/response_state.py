@@ -1,0 +1,116 @@
+"""A response's state, and its rendering as the protocol's ``response`` object."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Literal, TypedDict
+
+from protocol import AssistantMessage, AudioPCM, AudioPCMA, AudioPCMU, ResponseCreateParams
+from protocol import server_events as ev
+from realtime.session.replies import Usage
+
+
+class ResponseState(enum.Enum):
+    """Where a response stands."""
+
+    WAITING = "waiting"  # for a transcript the responder reads
+    GENERATING = "generating"  # the responder is producing parts
+    SPEAKING = "speaking"  # the reply is complete; its last audio is being produced
+    DONE = "done"
+
+
+class OutputIds(TypedDict):
+    """The ids every output event of a response carries."""
+
+    response_id: str
+    item_id: str
+    output_index: int
+    content_index: int
+
+
+@dataclass
+class ResponseRecord:
+    """One response as the session tracks it.
+
+    Attributes:
+        id: The response id.
+        params: What ``response.create`` asked for (defaults for automatic responses).
+        modality: ``"audio"`` or ``"text"`` (audio needs a speech engine).
+        output_format: Wire format of the output audio.
+        voice: Voice name.
+        speed: Speaking-rate multiplier.
+        state: Where the response stands.
+        item_id: The assistant item, once the first text arrived.
+        text: The text so far.
+        unspoken: Text not yet sent to the speech engine (an unfinished sentence).
+        deltas: Text deltas received. A reply given in one piece is spoken in one piece;
+            a streamed one sentence by sentence.
+        synthesizing: Some text was sent to the speech engine.
+        awaiting_item: The user item whose transcript the response waits for.
+        audio_bytes: Output audio produced so far.
+        usage: Token counts reported by the responder.
+    """
+
+    id: str
+    params: ResponseCreateParams
+    modality: Literal["audio", "text"]
+    output_format: str
+    voice: str
+    speed: float
+    state: ResponseState = ResponseState.GENERATING
+    item_id: str | None = None
+    text: str = ""
+    unspoken: str = ""  # text not yet sent to the speech engine
+    deltas: int = 0
+    synthesizing: bool = False
+    awaiting_item: str | None = None
+    audio_bytes: int = 0
+    usage: Usage | None = None
+
+    @property
+    def out_of_band(self) -> bool:
+        """The response is outside the default conversation (``conversation: "none"``)."""
+        return self.params.conversation == "none"
+
+    def ids(self) -> OutputIds:
+        """The ids for this response's output events (output and content index 0)."""
+        return {
+            "response_id": self.id,
+            "item_id": self.item_id or "",
+            "output_index": 0,
+            "content_index": 0,
+        }
+
+    def to_protocol(
+        self,
+        status: Literal["in_progress", "completed", "cancelled", "failed"],
+        *,
+        details: ev.ResponseStatusDetails | None = None,
+        output: list[AssistantMessage] | None = None,
+    ) -> ev.Response:
+        """This response as the protocol's ``response`` object."""
+        fmt = {"audio/pcm": AudioPCM, "audio/pcmu": AudioPCMU, "audio/pcma": AudioPCMA}[
+            self.output_format
+        ]()
+        return ev.Response(
+            id=self.id,
+            status=status,
+            status_details=details,
+            output=list(output or []),
+            conversation_id=None,
+            output_modalities=[self.modality],
+            audio=ev.ResponseAudio(output=ev.ResponseAudioOutput(format=fmt, voice=self.voice)),
+            metadata=self.params.metadata,
+            usage=None if status == "in_progress" else _usage(self.usage),
+        )
+
+
+def _usage(usage: Usage | None) -> ev.Usage:
+    if usage is None:
+        return ev.Usage()
+    return ev.Usage(
+        total_tokens=usage.input_tokens + usage.output_tokens,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+    )

@@ -1,0 +1,463 @@
+"""Responses: their lifecycle, and the responder seam that fills them.
+
+A response is created (``response.create``, or automatically after a user turn), asks the
+responder for a reply with a snapshot of the conversation (a ``GenerateReply`` command),
+and turns the reply parts that come back into the GA output events: the assistant item and
+its content part, text or audio-transcript deltas, and speech. Text is sent to the speech
+engine sentence by sentence as it arrives. A response ends once: ``completed`` (all audio
+produced), ``cancelled`` (client or barge-in; generation and speech stop) or ``failed``.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from protocol import (
+    AssistantMessage,
+    ErrorCode,
+    InvalidEvent,
+    OutputAudio,
+    OutputText,
+    RealtimeSession,
+    ResponseCreateParams,
+    SessionConfig,
+    TranscriptionSession,
+)
+from protocol import server_events as ev
+from protocol.items import ContentPart, ConversationItem, ItemReference
+from realtime.session.commands import CancelReply, CancelSynthesis, GenerateReply, Synthesize
+from realtime.session.conversation import Conversation
+from realtime.session.outbox import Outbox
+from realtime.session.replies import (
+    FunctionCallDelta,
+    ReplyDone,
+    ReplyFailed,
+    ReplyPart,
+    ReplyRequest,
+    TextDelta,
+)
+from realtime.session.response_state import ResponseRecord, ResponseState
+
+MAX_DELTA_MS = 100
+"""Longest audio in one ``response.output_audio.delta``."""
+
+OUTPUT_BYTES_PER_MS = {"audio/pcm": 48, "audio/pcmu": 8, "audio/pcma": 8}
+"""Bytes of output audio per millisecond, by format."""
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+Reason = Literal["turn_detected", "client_cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHooks:
+    """What responses ask of the rest of the session.
+
+    Attributes:
+        config: The session configuration in force.
+        transcript_pending: The final transcript of an item is still to come.
+        latest_user_item: The latest committed user audio turn, if any.
+        ended: A response ended after producing this many milliseconds of audio.
+    """
+
+    config: Callable[[], SessionConfig]
+    transcript_pending: Callable[[str | None], bool]
+    latest_user_item: Callable[[], str | None]
+    ended: Callable[[int], None]
+
+
+class Responses:
+    """The session's responses (one active at a time).
+
+    Args:
+        outbox: Where events and commands go.
+        conversation: The session's items.
+        hooks: The rest of the session.
+        has_tts: A speech engine is available (audio responses need one).
+        wait_for_transcripts: The responder reads user transcripts: a response waits for
+            the final transcript of the latest user turn before asking for a reply.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        conversation: Conversation,
+        hooks: ResponseHooks,
+        *,
+        has_tts: bool,
+        wait_for_transcripts: bool,
+    ) -> None:
+        self._out = outbox
+        self._conversation = conversation
+        self._hooks = hooks
+        self._has_tts = has_tts
+        self._waits = wait_for_transcripts
+        self._response: ResponseRecord | None = None
+
+    @property
+    def active(self) -> bool:
+        """A response is in progress (waiting, generating or speaking)."""
+        return self._response is not None and self._response.state is not ResponseState.DONE
+
+    @property
+    def latest_id(self) -> str:
+        """The latest response's id ("" before any)."""
+        return self._response.id if self._response is not None else ""
+
+    @property
+    def any(self) -> bool:
+        """A response was ever created."""
+        return self._response is not None
+
+    # --- creation -----------------------------------------------------------------------------
+
+    def create(self, params: ResponseCreateParams, *, automatic: bool = False) -> None:
+        """Start a response.
+
+        Raises:
+            InvalidEvent: a transcription session, or (not ``automatic``) a response is
+                already active. An automatic response is skipped instead.
+        """
+        config = self._hooks.config()
+        if isinstance(config, TranscriptionSession):
+            raise InvalidEvent(
+                "Responses are not available in a transcription session.",
+                code=ErrorCode.INVALID_VALUE,
+                param="type",
+            )
+        active = self._response
+        if active is not None and active.state is not ResponseState.DONE:
+            if automatic:
+                return
+            raise InvalidEvent(
+                f"Conversation already has an active response in progress: {active.id}. "
+                "Wait until the response is finished before creating a new one.",
+                code=ErrorCode.CONVERSATION_ALREADY_HAS_ACTIVE_RESPONSE,
+            )
+        response = self._new_response(config, params)
+        self._response = response
+        self._out.send(
+            ev.ResponseCreated(
+                event_id=self._out.event_id(),
+                response=response.to_protocol("in_progress"),
+            )
+        )
+        latest = self._hooks.latest_user_item()
+        if self._waits and self._hooks.transcript_pending(latest):
+            response.state, response.awaiting_item = ResponseState.WAITING, latest
+            return
+        self._ask_responder(response)
+
+    def _new_response(
+        self, config: RealtimeSession, params: ResponseCreateParams
+    ) -> ResponseRecord:
+        modalities = params.output_modalities or config.output_modalities
+        output = params.audio.output if params.audio and params.audio.output else None
+        fmt = (output.format if output and output.format else config.audio.output.format).type
+        voice = output.voice if output and output.voice else config.audio.output.voice
+        return ResponseRecord(
+            id=self._out.ids("resp"),
+            params=params,
+            modality="audio" if "audio" in modalities and self._has_tts else "text",
+            output_format=fmt,
+            voice=voice if isinstance(voice, str) else voice.id,
+            speed=config.audio.output.speed,
+        )
+
+    def _ask_responder(self, response: ResponseRecord) -> None:
+        response.state = ResponseState.GENERATING
+        self._out.command(GenerateReply(self._request(response)))
+
+    def _request(self, response: ResponseRecord) -> ReplyRequest:
+        """The snapshot the responder answers from."""
+        config = self._hooks.config()
+        assert isinstance(config, RealtimeSession)
+        params = response.params
+        limit = config.max_output_tokens
+        if params.max_output_tokens is not None:
+            limit = params.max_output_tokens
+        return ReplyRequest(
+            response_id=response.id,
+            instructions=config.instructions,
+            extra_instructions=params.instructions,
+            items=self._context(params),
+            tools=tuple(params.tools if params.tools is not None else config.tools),
+            tool_choice=params.tool_choice
+            if params.tool_choice is not None
+            else config.tool_choice,
+            max_output_tokens=None if limit == "inf" else limit,
+            modality=response.modality,
+            latest_user_item_id=self._hooks.latest_user_item(),
+            generated_item_ids=self._conversation.generated_ids,
+        )
+
+    def _context(self, params: ResponseCreateParams) -> tuple[ConversationItem, ...]:
+        """The conversation, or an out-of-band response's own input (references resolved)."""
+        if params.conversation != "none" or params.input is None:
+            return tuple(self._conversation)
+        items: list[ConversationItem] = []
+        for entry in params.input:
+            if isinstance(entry, ItemReference):
+                found = self._conversation.get(entry.id)
+                if found is not None:
+                    items.append(found)
+            else:
+                items.append(entry)
+        return tuple(items)
+
+    # --- transcripts the response waits for ------------------------------------------------------
+
+    def transcript_ready(self, item_id: str) -> None:
+        """The final transcript of ``item_id`` arrived: a response waiting for it goes on."""
+        response = self._response
+        if response is not None and response.awaiting_item == item_id:
+            response.awaiting_item = None
+            self._ask_responder(response)
+
+    def transcript_failed(self, item_id: str) -> None:
+        """The transcript of ``item_id`` failed: a response waiting for it fails."""
+        response = self._response
+        if response is not None and response.awaiting_item == item_id:
+            self._finish("failed", error="The transcript of the user's turn could not be produced.")
+
+    # --- reply parts ---------------------------------------------------------------------------
+
+    def receive_reply_part(self, response_id: str, part: ReplyPart) -> None:
+        """One part of the reply for ``response_id`` (ignored once the response ended)."""
+        response = self._response
+        if response is None or response.id != response_id:
+            return
+        if response.state is not ResponseState.GENERATING:
+            return
+        match part:
+            case TextDelta():
+                self._add_text(response, part.text)
+            case FunctionCallDelta():
+                self._cancel_work(response)
+                self._finish("failed", error="Function calls are not supported yet.")
+            case ReplyDone():
+                response.usage = part.usage
+                self._reply_done(response)
+            case ReplyFailed():
+                self._cancel_work(response, reply_ended=True)
+                self._finish("failed", error=part.message)
+
+    def _add_text(self, response: ResponseRecord, text: str) -> None:
+        if response.item_id is None:
+            text = text.lstrip()  # nothing is announced for a reply that is only blank
+            if not text:
+                return
+            self._announce_item(response)
+        response.text += text
+        ids = response.ids()
+        if response.modality == "text":
+            self._out.send(
+                ev.ResponseOutputTextDelta(event_id=self._out.event_id(), delta=text, **ids)
+            )
+            return
+        self._out.send(
+            ev.ResponseOutputAudioTranscriptDelta(event_id=self._out.event_id(), delta=text, **ids)
+        )
+        response.unspoken += text
+        response.deltas += 1
+        if response.deltas > 1:  # a streamed reply: speak each sentence once it is complete
+            *ready, response.unspoken = _SENTENCE_END.split(response.unspoken)
+            for sentence in ready:
+                self._synthesize(response, sentence, last=False)
+
+    def _reply_done(self, response: ResponseRecord) -> None:
+        if response.item_id is None or response.modality == "text":
+            self._finish("completed")
+            return
+        rest, response.unspoken = response.unspoken, ""
+        self._synthesize(response, rest, last=True)
+        response.state = ResponseState.SPEAKING
+
+    def _synthesize(self, response: ResponseRecord, text: str, *, last: bool) -> None:
+        response.synthesizing = True
+        self._out.command(
+            Synthesize(
+                response.id,
+                text,
+                speed=response.speed,
+                output_format=response.output_format,
+                voice=response.voice,
+                last=last,
+            )
+        )
+
+    def _announce_item(self, response: ResponseRecord) -> None:
+        response.item_id = self._out.ids("item")
+        item = AssistantMessage(id=response.item_id, status="in_progress", content=[])
+        self._out.send(
+            ev.ResponseOutputItemAdded(
+                event_id=self._out.event_id(), response_id=response.id, output_index=0, item=item
+            )
+        )
+        if not response.out_of_band:
+            previous = self._conversation.append(item)
+            self._out.send(
+                ev.ConversationItemAdded(
+                    event_id=self._out.event_id(), previous_item_id=previous, item=item
+                )
+            )
+        part = (
+            ContentPart(type="audio", transcript="")
+            if response.modality == "audio"
+            else ContentPart(type="text", text="")
+        )
+        self._out.send(
+            ev.ResponseContentPartAdded(event_id=self._out.event_id(), part=part, **response.ids())
+        )
+
+    # --- audio -----------------------------------------------------------------------------
+
+    def receive_audio(self, response_id: str, audio: bytes, *, final: bool) -> None:
+        """Encoded output audio (in the response's format); ``final`` ends the response."""
+        response = self._response
+        if response is None or response.id != response_id:
+            return
+        if response.state not in (ResponseState.GENERATING, ResponseState.SPEAKING):
+            return  # cancelled: late audio is dropped
+        step = MAX_DELTA_MS * OUTPUT_BYTES_PER_MS[response.output_format]
+        for at in range(0, len(audio), step):  # small deltas: smooth playback, quick barge-in
+            piece = audio[at : at + step]
+            response.audio_bytes += len(piece)
+            self._out.send(
+                ev.ResponseOutputAudioDelta(
+                    event_id=self._out.event_id(),
+                    delta=base64.b64encode(piece).decode("ascii"),
+                    **response.ids(),
+                )
+            )
+        if final:
+            if response.state is ResponseState.GENERATING:
+                self._out.command(CancelReply(response.id))
+            self._finish("completed")
+
+    def receive_synthesis_failed(self, response_id: str, message: str) -> None:
+        """The speech engine failed for a response (late failures change nothing)."""
+        response = self._response
+        if response is None or response.id != response_id:
+            return
+        if response.state in (ResponseState.GENERATING, ResponseState.SPEAKING):
+            if response.state is ResponseState.GENERATING:
+                self._out.command(CancelReply(response.id))
+            self._finish("failed", error=message)
+
+    # --- cancellation ----------------------------------------------------------------------
+
+    def cancel_by_client(self, response_id: str | None) -> None:
+        """``response.cancel``.
+
+        Raises:
+            InvalidEvent: no active response (with that id).
+        """
+        response = self._response
+        if (
+            response is None
+            or response.state is ResponseState.DONE
+            or response_id not in (None, response.id)
+        ):
+            raise InvalidEvent(
+                "Cancellation failed: no active response found.",
+                code=ErrorCode.RESPONSE_CANCEL_NOT_ACTIVE,
+            )
+        self.cancel("client_cancelled")
+
+    def cancel_for_item(self, item_id: str) -> None:
+        """Cancel the active response if it is producing ``item_id`` (truncation)."""
+        response = self._response
+        if response is not None and response.item_id == item_id and self.active:
+            self.cancel("client_cancelled")
+
+    def cancel(self, reason: Reason) -> None:
+        """Cancel the active response, if any: generation and speech stop."""
+        response = self._response
+        if response is None or response.state is ResponseState.DONE:
+            return
+        self._cancel_work(response)
+        self._finish("cancelled", reason=reason)
+
+    def _cancel_work(self, response: ResponseRecord, *, reply_ended: bool = False) -> None:
+        if response.synthesizing:
+            self._out.command(CancelSynthesis(response.id))
+        if response.state is ResponseState.GENERATING and not reply_ended:
+            self._out.command(CancelReply(response.id))
+
+    # --- the end ---------------------------------------------------------------------------
+
+    def _finish(
+        self,
+        status: Literal["completed", "cancelled", "failed"],
+        *,
+        reason: Reason | None = None,
+        error: str | None = None,
+    ) -> None:
+        response = self._response
+        assert response is not None
+        response.state = ResponseState.DONE
+        response.awaiting_item = None  # a transcript arriving later must not revive it
+        output = [] if response.item_id is None else [self._close_item(response, status)]
+        details = None
+        if status == "cancelled":
+            details = ev.ResponseStatusDetails(type="cancelled", reason=reason)
+        elif status == "failed":
+            details = ev.ResponseStatusDetails(
+                type="failed",
+                error=ev.ResponseStatusError(
+                    type="server_error", message=error or "Speech synthesis failed."
+                ),
+            )
+        done = response.to_protocol(status, details=details, output=output)
+        self._out.send(ev.ResponseDone(event_id=self._out.event_id(), response=done))
+        self._hooks.ended(response.audio_bytes // OUTPUT_BYTES_PER_MS[response.output_format])
+
+    def _close_item(self, response: ResponseRecord, status: str) -> AssistantMessage:
+        """Send the ``…done`` events of the response's item; return the finished item."""
+        assert response.item_id is not None
+        ids = response.ids()
+        content: list[OutputAudio | OutputText]
+        if response.modality == "audio":
+            self._out.send(ev.ResponseOutputAudioDone(event_id=self._out.event_id(), **ids))
+            self._out.send(
+                ev.ResponseOutputAudioTranscriptDone(
+                    event_id=self._out.event_id(), transcript=response.text, **ids
+                )
+            )
+            part = ContentPart(type="audio", transcript=response.text)
+            content = [OutputAudio(transcript=response.text)]
+            produced_ms = response.audio_bytes // OUTPUT_BYTES_PER_MS[response.output_format]
+        else:
+            self._out.send(
+                ev.ResponseOutputTextDone(event_id=self._out.event_id(), text=response.text, **ids)
+            )
+            part = ContentPart(type="text", text=response.text)
+            content = [OutputText(text=response.text)]
+            produced_ms = 0
+        self._conversation.record_generated(response.item_id, produced_ms, response.text)
+        self._out.send(ev.ResponseContentPartDone(event_id=self._out.event_id(), part=part, **ids))
+        item = AssistantMessage(
+            id=response.item_id,
+            status="completed" if status == "completed" else "incomplete",
+            content=content,
+        )
+        self._out.send(
+            ev.ResponseOutputItemDone(
+                event_id=self._out.event_id(), response_id=response.id, output_index=0, item=item
+            )
+        )
+        if not response.out_of_band and self._conversation.get(response.item_id) is not None:
+            self._conversation.replace(item)
+            self._out.send(
+                ev.ConversationItemDone(
+                    event_id=self._out.event_id(),
+                    previous_item_id=self._conversation.previous(response.item_id),
+                    item=item,
+                )
+            )
+        return item

@@ -1,0 +1,4 @@
+"""Transport adapters: each carries sessions of :mod:`realtime.hosting` to its clients.
+
+:mod:`~realtime.transports.websocket` is the OpenAI Realtime WebSocket endpoint.
+"""

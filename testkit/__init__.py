@@ -1,0 +1,10 @@
+"""Helpers shared by the tests and the benchmarks.
+
+* :mod:`testkit.loadgen`: voxgate served in this process on a loopback port, and the load
+  drivers (concurrent realtime sessions, bursts of batch jobs, task and thread baselines).
+* :mod:`testkit.wer`: the word error rate, with the normalisation every test and benchmark
+  uses.
+
+Imported by ``tests/`` and ``bench/``; imports neither. Needs the dev extras (``openai``,
+``jiwer``).
+"""
