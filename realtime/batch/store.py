@@ -80,7 +80,7 @@ class JobResult:
         num_chunks: VAD chunks decoded.
         text: The Fluxions ``text`` (``SPEAKER_N: …`` lines).
         segments: Segment records with words (see
-            :func:`realtime.batch.pipeline.segment_records`).
+            :func:`realtime.batch.render.segment_records`).
     """
 
     audio_duration: float

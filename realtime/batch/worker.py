@@ -39,16 +39,11 @@ from typing import Any
 
 from engines.base import Engines
 from engines.errors import AudioDecodeError, EngineError
+from realtime.batch.assembly import BatchTranscript
 from realtime.batch.backends import open_store
 from realtime.batch.files import AudioStorage
-from realtime.batch.pipeline import (
-    BatchTranscript,
-    Cancelled,
-    PipelineOptions,
-    render_text,
-    segment_records,
-    transcribe_file,
-)
+from realtime.batch.pipeline import Cancelled, PipelineOptions, transcribe_file
+from realtime.batch.render import render_text, segment_records
 from realtime.batch.store import Job, JobResult, JobStore
 from realtime.inference.scheduler import Dropped, InferenceScheduler, Lane, Priority
 from realtime.server.logs import bound

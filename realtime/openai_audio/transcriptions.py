@@ -23,14 +23,11 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from engines.errors import AudioDecodeError, AudioTooLong, EngineError
-from realtime.batch.api import AUDIO_STORAGE, BadRequest
+from realtime.batch.app_keys import AUDIO_STORAGE
+from realtime.batch.assembly import BatchTranscript
 from realtime.batch.files import UploadTooLarge
-from realtime.batch.pipeline import (
-    BatchTranscript,
-    NoSpeech,
-    PipelineOptions,
-    transcribe_file,
-)
+from realtime.batch.pipeline import NoSpeech, PipelineOptions, transcribe_file
+from realtime.batch.request_parsing import BadRequest
 from realtime.inference.scheduler import Priority
 from realtime.openai_audio import speech as openai_speech
 from realtime.server.app_keys import ENGINES, INFERENCE, SETTINGS

@@ -24,6 +24,7 @@ from realtime.auth.client_secrets import ClientSecretStore
 from realtime.auth.keys import KeyStore
 from realtime.auth.middleware import CLIENT_SECRETS, KEYSTORE, auth_middleware
 from realtime.batch import api as batch_api
+from realtime.batch.app_keys import JOB_STORE
 from realtime.batch.store import JobStore
 from realtime.hosting import host as session_host
 from realtime.inference.scheduler import InferenceScheduler
@@ -56,7 +57,7 @@ async def health(request: web.Request) -> web.Response:
 
 def _queue_depth(app: web.Application) -> int | None:
     """Batch jobs waiting in the app's job store (blocking), or None before it opens."""
-    store = app.get(batch_api.JOB_STORE)
+    store = app.get(JOB_STORE)
     return None if store is None else store.queue_depth()
 
 

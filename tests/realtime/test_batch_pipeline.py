@@ -17,23 +17,22 @@ from engines.base import (
 )
 from engines.errors import AudioDecodeError
 from engines.testing import ScriptedVAD
-from realtime.batch.pipeline import (
+from realtime.batch.assembly import (
     BatchSegment,
+    assign_speakers,
+    regroup_words,
+    split_by_speaker,
+)
+from realtime.batch.chunking import Chunk, pad_and_filter, plan_chunks
+from realtime.batch.pipeline import (
     Cancelled,
-    Chunk,
     NoSpeech,
     PipelineOptions,
-    assign_speakers,
     check_complete,
-    pad_and_filter,
-    plan_chunks,
-    regroup_words,
-    render_text,
-    segment_records,
-    split_by_speaker,
     transcribe_audio,
     transcribe_file,
 )
+from realtime.batch.render import render_text, segment_records
 from testkit.wer import wer
 
 SR = 16_000

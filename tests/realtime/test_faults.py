@@ -756,7 +756,7 @@ def _assert_insufficient_storage(status: int, body: dict[str, Any]) -> None:
 
 
 async def _jobs(gw: Gateway) -> int:
-    from realtime.batch.api import JOB_STORE
+    from realtime.batch.app_keys import JOB_STORE
 
     owner = next(iter(gw.app[KEYSTORE].list())).id
     total, _ = await asyncio.to_thread(gw.app[JOB_STORE].list, owner, limit=10, offset=0)

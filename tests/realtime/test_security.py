@@ -33,8 +33,9 @@ from engines.errors import AudioTooLong
 from engines.testing import ScriptedASR, ScriptedVAD, ToneTTS
 from realtime.auth.keys import KeyStore
 from realtime.auth.middleware import CLIENT_SECRETS, KEYSTORE
-from realtime.batch.api import JOB_STORE, URL_SIGNER, audio_scope
+from realtime.batch.app_keys import JOB_STORE, URL_SIGNER
 from realtime.batch.files import audio_path
+from realtime.batch.responses import audio_scope
 from realtime.batch.store import Job
 from realtime.server import app as app_module
 from realtime.server.app import create_app

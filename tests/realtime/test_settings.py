@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from realtime.cli.main import build_parser, settings_from
+from realtime.cli.main import build_parser
+from realtime.cli.options import settings_from
 from realtime.server.settings import Settings
 
 
