@@ -6,37 +6,11 @@ Run from the repository root::
     .venv/bin/python -m bench.load --quick       # 8 sessions × 1 round, 20 submits; not recorded
     .venv/bin/python -m bench.load --sessions 20 --rounds 1 --submits 50 --no-record
 
-One voxgate runs in this process on uvloop (the default engines, ``create_app`` on a free
-loopback port, data in a temporary folder, session limits raised to ``--sessions``);
-everything goes over real sockets on 127.0.0.1. The drivers are in ``testkit/loadgen.py``
-(shared with ``tests/realtime/test_load.py``):
-
-1. **Warm-up** (unmeasured): two sessions and two batch jobs, so lazily started pools have
-   their threads; the loop's default executor is started at full size before anything
-   (:func:`testkit.loadgen.fill_default_executor`). Once the warm-up's tasks ended, the
-   baseline: asyncio tasks, Python threads and kernel threads of the process.
-2. **Realtime**: ``--rounds`` rounds of ``--sessions`` concurrent sessions of the official
-   ``openai`` SDK (GA dialect): connect (all within ``--spread`` s), ``session.update``
-   (server VAD 500 ms, no responses, English transcription), stream about ``--seconds`` s
-   of real speech (test-data clips with human references, cycled, joined by 0.8 s gaps,
-   then 1.5 s of silence) as pcm16 24 kHz in 100 ms chunks at real-time pace, wait (at most
-   ``--settle`` s) until every turn has its final transcript, close with 1000.
-3. **Batch**: ``--submits`` concurrent ``POST /submit?cache=false`` of small real files
-   (the same clips, as stored), then ``GET /transcriptions/{id}?wait=30`` until every job
-   completed (at most ``--batch-timeout`` s). Jobs diarize (the API's default).
-
-After each of 2 and 3 the new tasks are awaited and the new threads joined (bounded) and the
-process counted again. Reported: median and p95 of connect → ``session.created``,
-``speech_stopped`` → ``…transcription.completed``, the sender's lateness against real
-time, ``/submit`` response time and submit → completed; errors; word error rate against the
-references (information: the realtime WER pools all sessions); the RSS after warm-up, the
-peak RSS sampled during the run and VmHWM; tasks and threads. Client and server share the
-process and its two cores, so the client's work is in every figure.
-
 Criteria (PASS/FAIL each; the exit status is 1 when any fails): no error of any kind (an
 ``error`` event, a failed or missing transcription, an unexpected close code, a non-2xx
 answer, a failed, empty or unfinished job), and tasks, Python threads and kernel threads
-back to the baseline after each phase.
+back to the baseline after each phase. The phases and the figures reported:
+docs/load-test.md.
 """
 
 from __future__ import annotations

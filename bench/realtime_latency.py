@@ -5,15 +5,7 @@ Run from the repository root::
     .venv/bin/python -m bench.realtime_latency            # appends a section to RESULTS.md
     .venv/bin/python -m bench.realtime_latency --quick    # two clips, once, not recorded
 
-The script loads the default engines (``load_engines(Settings())``), starts voxgate in this
-process on a free port (``create_app`` + ``web.AppRunner``, data in a temporary folder) and
-drives it with the official ``openai`` SDK (``AsyncOpenAI(...).realtime.connect``). Each
-repeat is one session that streams the human-transcribed clips of
-``bench/common_realtime.py`` (jfk, pocketsphinx, deepspeech, CMU ARCTIC, mfa; 3–13 s each,
-1.5 s of silence after each) as pcm16 24 kHz at real-time pace (``--chunk-ms`` chunks paced
-by the wall clock), with ``server_vad`` (500 ms silence, no automatic responses). After
-each clip's finals it sends ``response.create`` with instructions text and cancels the
-response at its first audio. A warm-up session (one short clip) runs first, unmeasured.
+How it runs (engines, server, SDK, pacing): docs/realtime-latency.md.
 
 Measured per turn, pooled over all clips and repeats (median, p95), against issue 8's
 targets (details in ``bench/common_realtime.py``):
@@ -23,11 +15,7 @@ targets (details in ``bench/common_realtime.py``):
 (c) partial lag, per word: its end's chunk sent → the delta carrying it: p50 ≤ 1.5 s;
 (d) ``response.create`` → first ``response.output_audio.delta``: p50 ≤ 250 ms.
 
-Also the process's resident memory (VmRSS) after loading the engines and starting the
-server, after the warm-up session (lazy initialisation: TTS, inference arenas), and the peak
-during the measured sessions minus the first (what one active session costs, warm-up
-included; ``bench/concurrency.py`` gives the cost of each further session). Client and
-server share this process: the client's share (SDK, event parsing) is in every figure.
+Also resident memory after loading, after the warm-up and at the peak (docs page above).
 """
 
 from __future__ import annotations
