@@ -47,6 +47,7 @@ from engines.base import SAMPLE_RATE
 from engines.models import Kind, resolve
 from realtime.inference.loading import load_engines
 from realtime.server.settings import Settings
+from testkit.paths import TESTDATA
 
 TITLE = "batch"
 """Heading of this script's sections in RESULTS.md."""
@@ -122,12 +123,12 @@ async def measure(args: argparse.Namespace, folder: Path) -> tuple[list[Result],
     engines = load_engines(settings)
     final = getattr(engines.asr, "final_model", engines.asr)  # StreamingWhisper wraps it
     model = plain_model(settings, final.device, final.compute_type)
-    path = report.TESTDATA / CLIP
+    path = TESTDATA / CLIP
     if args.quick:
         path = excerpt(path, QUICK_S, folder)
     audio = path.read_bytes()
     duration = len(load_pcm(path)) / SAMPLE_RATE
-    warmup = report.TESTDATA / WARMUP
+    warmup = TESTDATA / WARMUP
     repeat = 1 if args.quick else max(args.repeat, 1)
     beam = settings.asr_beam_size
     plain, vox, tagged, ratio, processing = [], [], [], [], []

@@ -41,6 +41,7 @@ from bench import report
 from engines.audio import load_pcm, resample
 from engines.base import SAMPLE_RATE, ASROptions, Engines
 from testkit import loadgen
+from testkit.paths import TESTDATA
 
 IN_RATE = 24_000
 BYTES_PER_MS = IN_RATE * 2 // 1000
@@ -82,7 +83,7 @@ class Clip:
 
 def load_clip(relative: str, engines: Engines) -> Clip:
     """Read a test clip, find its word end times with the final ASR model."""
-    pcm = load_pcm(report.TESTDATA / relative)
+    pcm = load_pcm(TESTDATA / relative)
     transcript = engines.asr.transcribe(pcm, ASROptions(language="en", word_timestamps=True))
     words = tuple((norm(w.text), w.end) for w in transcript.words if norm(w.text))
     audio = np.concatenate([resample(pcm, SAMPLE_RATE, IN_RATE), np.zeros(int(IN_RATE * TAIL_S), np.int16)])  # fmt: skip

@@ -39,7 +39,7 @@ import wave
 import numpy as np
 
 from bench import report
-from bench.report import ASR_THREADS, TESTDATA, Result, progress, table, timed
+from bench.report import ASR_THREADS, Result, progress, table, timed
 from engines.asr.faster_whisper import FasterWhisperASR
 from engines.audio import load_pcm
 from engines.base import (
@@ -62,6 +62,7 @@ from engines.diarization.batch import (
     DiarizationOptions,
     cluster_windows,
     diarize,
+    diarize_vad,
     embed_speech,
 )
 from engines.diarization.clustering import centroids, spherical_kmeans
@@ -75,6 +76,7 @@ from engines.diarization.regions import vad_regions
 from engines.diarization.utterance import diarize_utterance
 from engines.models import default_cache_dir, ensure
 from engines.vad.silero import SileroVAD
+from testkit.paths import TESTDATA
 
 COLLARS = (0.0, 0.25, 0.5)
 SINGLE_SPEAKER = {
@@ -169,7 +171,7 @@ def bench_der(corpus: Corpus, embedder: DVectorEmbedder, vad: SileroVAD) -> list
         if source == "words":
             turns = diarize(audio, embedder=embedder, words_or_segments=words, num_speakers=hint)
         else:
-            turns = diarize_vad(audio, embedder, vad, num_speakers=hint)
+            turns = diarize_vad(audio, embedder=embedder, vad=vad, num_speakers=hint)
         item = f"sample {source} {'k=2' if hint else 'auto'}"
         out.append(Result("der", item, "speakers", [n_speakers(turns)]))
         for collar in COLLARS:
@@ -205,19 +207,6 @@ def bench_der(corpus: Corpus, embedder: DVectorEmbedder, vad: SileroVAD) -> list
     return out
 
 
-def diarize_vad(
-    audio: PCM, embedder: DVectorEmbedder, vad: SileroVAD, *, num_speakers: int | None = None
-) -> list[SpeakerTurn]:
-    """``diarize`` on Silero VAD regions, as the VAD joined them (no ``region_gap``)."""
-    return diarize(
-        audio,
-        embedder=embedder,
-        words_or_segments=vad_regions(vad, audio),
-        num_speakers=num_speakers,
-        options=DiarizationOptions(region_gap=0.0),
-    )
-
-
 def realtime_flow(
     audio: PCM, words: list[Word], embedder: DVectorEmbedder, vad: SileroVAD
 ) -> list[SpeakerTurn]:
@@ -243,7 +232,7 @@ def bench_counts(
         progress(f"speaker count: {label}")
         audio = corpus.audio(name)
         words = diarize(audio, embedder=embedder, words_or_segments=corpus.words(name))
-        by_vad = diarize_vad(audio, embedder, vad)
+        by_vad = diarize_vad(audio, embedder=embedder, vad=vad)
         tracker = OnlineSpeakerTracker(embedder)
         online = {tracker.observe(u) for u in utterances(vad, audio)}
         out += [

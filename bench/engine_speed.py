@@ -37,22 +37,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.report import (
-    ASR_THREADS,
-    TESTDATA,
-    Result,
-    machine_lines,
-    progress,
-    record,
-    table,
-    timed,
-)
+from bench.report import ASR_THREADS, Result, machine_lines, progress, record, table, timed
 from engines.asr.faster_whisper import FasterWhisperASR
 from engines.asr.incremental import StreamingWhisper
 from engines.audio import int16_to_float32, load_pcm
 from engines.base import PCM, SAMPLE_RATE, ASROptions, AudioChunk, VADOptions, Word
 from engines.models import default_cache_dir, ensure
 from engines.vad.silero import FRAME_SAMPLES, SileroVAD
+from testkit.paths import TESTDATA
 from testkit.wer import wer
 
 PHYSICS = TESTDATA / "faster-whisper" / "physicsworks.wav"

@@ -25,10 +25,11 @@ import argparse
 import os
 
 from bench import report
-from bench.report import TESTDATA, Result, progress, timed
+from bench.report import Result, progress, timed
 from realtime.batch.pipeline import PipelineOptions, transcribe_file
 from realtime.inference.loading import load_engines
 from realtime.server.settings import Settings
+from testkit.paths import TESTDATA
 
 CLIP = "faster-whisper/physicsworks.wav"
 

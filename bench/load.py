@@ -28,6 +28,7 @@ from bench.report import Result, progress
 from realtime.inference.loading import load_engines
 from realtime.server.settings import Settings
 from testkit import loadgen
+from testkit.paths import TESTDATA
 
 TITLE = "load"
 """Heading of this script's sections in RESULTS.md."""
@@ -64,9 +65,9 @@ async def measure(args: argparse.Namespace) -> tuple[list[Result], list[str], li
     workers = await loadgen.fill_default_executor()
     progress("loading the default engines")
     engines = load_engines(Settings())
-    clips = loadgen.load_clips(report.TESTDATA)
+    clips = loadgen.load_clips(TESTDATA)
     scripts = loadgen.build_scripts(clips, args.seconds)
-    short = loadgen.build_scripts(loadgen.load_clips(report.TESTDATA, loadgen.SHORT_CLIPS), 3)
+    short = loadgen.build_scripts(loadgen.load_clips(TESTDATA, loadgen.SHORT_CLIPS), 3)
     limit = args.sessions
     async with loadgen.serve(
         engines, max_sessions=max(limit, 100), max_sessions_per_key=max(limit, 20)

@@ -24,7 +24,6 @@ import numpy as np
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-TESTDATA = Path(os.environ.get("VOXGATE_TESTDATA", REPO.parent / "shared" / "testdata"))
 RESULTS = BENCH / "RESULTS.md"
 
 ASR_THREADS = 2  # cpu_threads of the Whisper models a script loads itself

@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from engines.models import default_cache_dir
-
-REPO = Path(__file__).resolve().parent.parent
-TESTDATA = Path(os.environ.get("VOXGATE_TESTDATA", REPO.parent / "shared" / "testdata"))
+from testkit.paths import TESTDATA
 
 
 @pytest.fixture(scope="session")

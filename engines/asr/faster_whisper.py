@@ -96,9 +96,6 @@ class FasterWhisperASR:
             float16 on CUDA.
         cpu_threads: Intra-op threads per call on CPU (0 lets CTranslate2 decide).
         num_workers: Calls that may run in parallel (CTranslate2 replicas of the workers).
-        batch_window: Encoder window of :meth:`transcribe` for audio shorter than 30 s
-            (:mod:`engines.asr.windowing`); None (the default): always 30 s. Verbatim
-            decodes always use 30 s.
 
     Raises:
         ModelNotFound: the directory does not hold a loadable model.
@@ -114,7 +111,6 @@ class FasterWhisperASR:
         compute_type: str = "default",
         cpu_threads: int = 0,
         num_workers: int = 1,
-        batch_window: EncoderWindow | None = None,
     ) -> None:
         if device == "auto":
             device = "cuda" if cuda_device_count() > 0 else "cpu"
@@ -135,7 +131,6 @@ class FasterWhisperASR:
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelNotFound(f"cannot load Whisper model from {model_dir}: {exc}") from exc
         self.device = device
-        self.batch_window = batch_window
         self.compute_type = compute_type
         self.multilingual = bool(self._model.model.is_multilingual)
         self.info = EngineInfo("faster-whisper", name or Path(model_dir).name)
@@ -233,10 +228,8 @@ class FasterWhisperASR:
         verbatim = options.verbatim
         samples = int16_to_float32(audio)
 
-        window = None if verbatim else self.batch_window  # laughter loops in short windows
-
         try:
-            with self._model.encoder_window(window):
+            with self._model.encoder_window(None):  # batch decodes keep Whisper's 30 s windows
                 lazy, info = self._model.transcribe(
                     samples,
                     language=language,

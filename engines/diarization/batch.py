@@ -19,16 +19,22 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from engines.base import PCM, Segment, SpeakerEmbedder, SpeakerTurn
+from engines.base import PCM, Segment, SpeakerEmbedder, SpeakerTurn, VADEngine
 from engines.diarization import clustering
 from engines.diarization.alternation import ALTERNATING_THRESHOLD, MIN_RUN, alternating_split
 from engines.diarization.embedding import embed_spans
-from engines.diarization.regions import SpeechRegion, Timed, embedding_windows, speech_regions
+from engines.diarization.regions import (
+    SpeechRegion,
+    Timed,
+    embedding_windows,
+    speech_regions,
+    vad_regions,
+)
 from engines.diarization.timeline import LabelTimeline
 from engines.diarization.voicing import voiced_fractions
 
@@ -104,9 +110,8 @@ def diarize(
         embedder: Speaker embedder (e.g. :class:`~engines.diarization.dvector.DVectorEmbedder`).
         words_or_segments: Where the speech is, in seconds from the start of ``audio``:
             words (best: turns then start and end on word boundaries), segments (their
-            words are used when every segment has some), or
-            :func:`~engines.diarization.regions.vad_regions` (then pass
-            ``DiarizationOptions(region_gap=0.0)``: the VAD already joined short pauses).
+            words are used when every segment has some), or VAD regions (use
+            :func:`diarize_vad`).
         num_speakers: The number of speakers when known; None chooses it.
         options: Tuning; the defaults are calibrated.
 
@@ -161,6 +166,29 @@ class EmbeddedSpeech:
     embeddings: npt.NDArray[np.float32]
     weights: npt.NDArray[np.float64]
     left_out: list[SpeechRegion] = field(default_factory=list)
+
+
+def diarize_vad(
+    audio: PCM,
+    *,
+    embedder: SpeakerEmbedder,
+    vad: VADEngine,
+    num_speakers: int | None = None,
+    options: DiarizationOptions | None = None,
+) -> list[SpeakerTurn]:
+    """:func:`diarize` where a VAD says where the speech is (no transcript needed).
+
+    The VAD already joined pauses shorter than its silence duration, so ``region_gap`` is
+    not applied again (docs/decisions/batch-diarization.md, "VAD regions as input").
+    Arguments and result as :func:`diarize`.
+    """
+    return diarize(
+        audio,
+        embedder=embedder,
+        words_or_segments=vad_regions(vad, audio),
+        num_speakers=num_speakers,
+        options=replace(options or DiarizationOptions(), region_gap=0.0),
+    )
 
 
 def embed_speech(

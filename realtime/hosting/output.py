@@ -66,7 +66,8 @@ class ResponseWork:
         """Execute one response command."""
         match command:
             case GenerateReply():
-                self._start(self._replying, command.request.response_id, self._reply(command))
+                response_id = command.request.response_id
+                self._start(self._replying, "reply", response_id, self._reply(command))
             case CancelReply():
                 _cancel(self._replying.pop(command.response_id, None))
             case Synthesize():
@@ -83,11 +84,11 @@ class ResponseWork:
     def _start(
         self,
         tasks: dict[str, asyncio.Task[None]],
+        kind: str,
         response_id: str,
         work: Coroutine[Any, Any, None],
     ) -> None:
-        """Start ``work`` for ``response_id``, tracked in ``tasks``."""
-        kind = "reply" if tasks is self._replying else "speech"
+        """Start ``work`` (a ``kind`` task of ``response_id``), tracked in ``tasks``."""
         task = self._spawn(work, f"{kind} {response_id}")
         if task is not None:
             tasks[response_id] = task
@@ -126,7 +127,7 @@ class ResponseWork:
         queue = self._speech_queues.get(command.response_id)
         if queue is None:
             queue = self._speech_queues[command.response_id] = asyncio.Queue()
-            self._start(self._speaking, command.response_id, self._speak(command, queue))
+            self._start(self._speaking, "speech", command.response_id, self._speak(command, queue))
         queue.put_nowait(command)
 
     async def _speak(self, first: Synthesize, queue: asyncio.Queue[Synthesize]) -> None:

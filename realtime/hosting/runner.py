@@ -143,7 +143,7 @@ class SessionRunner:
             flush=self.flush,
             spawn=self._spawn,
         )
-        self._keep_audio = False
+        self._annotating = StartTranscript("", ASROptions())  # what the utterance wants
         self._utterance: list[PCM] = []  # the current item's audio, kept only for extras
         self._lost: set[str] = set()  # items a feed failed for (touched by lane jobs only)
         self._tracker: OnlineSpeakerTracker | None = None
@@ -301,7 +301,7 @@ class SessionRunner:
             case StartTranscript():
                 self._start_utterance(command)
             case FeedTranscriber():
-                if self._keep_audio:
+                if self._annotating.tags or self._annotating.speakers:
                     self._utterance.append(command.chunk.samples)
                 feed = partial(_feed, self._asr, command.chunk, self._lost, item_id)
                 self._track(self._submit(feed, Priority.PARTIAL, item_id))
@@ -337,27 +337,18 @@ class SessionRunner:
         if command.options != self._asr_opened_with:
             self._asr_opened_with = command.options
             self._asr = self._engines.asr.open_stream(command.options)
-        self._keep_audio = command.keep_audio
+        self._annotating = command
         self._utterance = []
 
     def _track(self, future: Future[Any]) -> None:
         """Log a failure of a job whose result nobody awaits (feeds, resets)."""
         future.add_done_callback(_log_failure)
 
-    def _tagging(self) -> bool:
-        """Non-speech events are wanted and a tagger is loaded."""
-        extras = self.session.extras
-        wanted = extras.non_speech_tags or extras.audio_tag_events
-        return wanted and self._engines.tagger is not None
-
-    def _tracking(self) -> bool:
-        """Speaker labels are wanted and an embedder is loaded."""
-        return self.session.extras.speaker_segments and self._engines.embedder is not None
-
     def _extras_job(self) -> Callable[[Transcript], Annotation | None]:
         """The annotation step of the utterance just finalised, bound now (on the loop)."""
         audio, self._utterance = self._utterance, []
-        tagging, tracking = self._tagging(), self._tracking()
+        tagging = self._annotating.tags and self._engines.tagger is not None
+        tracking = self._annotating.speakers and self._engines.embedder is not None
         if not (tagging or tracking) or not audio:
             return lambda _transcript: None
         if tracking and self._tracker is None:
@@ -435,10 +426,9 @@ class SessionRunner:
 
 
 def _superseded(command: RequestPartial | SpeculateFinal, later: list[_ASRCommand]) -> bool:
-    """A later command of the same item makes this one pointless (latest-wins)."""
-    kinds = (RequestPartial | FinalizeTranscript, SpeculateFinal | FinalizeTranscript)
-    kind = kinds[0] if isinstance(command, RequestPartial) else kinds[1]
-    return any(isinstance(c, kind) and c.item_id == command.item_id for c in later)
+    """A later command of the same kind, or the final, makes this one pointless (latest-wins)."""
+    blockers = (type(command), FinalizeTranscript)
+    return any(isinstance(c, blockers) and c.item_id == command.item_id for c in later)
 
 
 def _log_failure(future: Future[Any]) -> None:

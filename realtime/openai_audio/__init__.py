@@ -3,3 +3,14 @@
 ``/v1/audio/transcriptions`` (:mod:`~realtime.openai_audio.transcriptions`) and
 ``/v1/audio/speech`` (:mod:`~realtime.openai_audio.speech`, streamed as it is rendered).
 """
+
+from aiohttp import web
+
+from realtime.openai_audio.speech import create_speech
+from realtime.openai_audio.transcriptions import create_transcription
+
+
+def setup(app: web.Application) -> None:
+    """Register the ``/v1/audio/*`` routes."""
+    app.router.add_post("/v1/audio/transcriptions", create_transcription)
+    app.router.add_post("/v1/audio/speech", create_speech)

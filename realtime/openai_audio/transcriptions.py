@@ -1,16 +1,12 @@
-"""OpenAI-compatible audio endpoints: ``POST /v1/audio/transcriptions`` and ``/v1/audio/speech``.
+"""``POST /v1/audio/transcriptions``, as OpenAI's.
 
-So the ``openai`` SDK's ``audio.transcriptions.create`` and ``audio.speech.create`` work
-against voxgate with only ``base_url`` changed. Both run synchronously on the shared
-inference pool (the batch queue is for long recordings: ``/submit``).
-
-Transcriptions go through the same pipeline as batch jobs
+The ``openai`` SDK's ``audio.transcriptions.create`` works with only ``base_url`` changed.
+It runs synchronously on the shared inference pool (the batch queue is for long
+recordings: ``/submit``). Transcriptions go through the same pipeline as batch jobs
 (:mod:`realtime.batch.pipeline`); ``model`` is accepted and ignored (the configured final
 model answers). Response formats: ``json``, ``text``, ``srt``, ``vtt``, ``verbose_json``
 (with ``words`` when ``timestamp_granularities[]`` includes ``word``). Recordings without
 speech give an empty text, as OpenAI's do.
-
-Speech: :mod:`realtime.openai_audio.speech` (streamed as it is rendered).
 """
 
 from __future__ import annotations
@@ -29,7 +25,6 @@ from realtime.batch.files import UploadTooLarge
 from realtime.batch.pipeline import NoSpeech, PipelineOptions, transcribe_file
 from realtime.batch.request_parsing import BadRequest
 from realtime.inference.scheduler import Priority
-from realtime.openai_audio import speech as openai_speech
 from realtime.server.app_keys import ENGINES, INFERENCE, SETTINGS
 from realtime.server.errors import json_error
 
@@ -219,9 +214,3 @@ async def create_transcription(request: web.Request) -> web.Response:
         )
         return web.json_response(body)
     return web.json_response({"text": transcript.plain_text})
-
-
-def setup(app: web.Application) -> None:
-    """Register the ``/v1/audio/*`` routes."""
-    app.router.add_post("/v1/audio/transcriptions", create_transcription)
-    app.router.add_post("/v1/audio/speech", openai_speech.create_speech)

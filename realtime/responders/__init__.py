@@ -20,16 +20,21 @@ RESPONDERS: dict[str, Callable[[], Responder]] = {
 """Responder name → factory (one entry per responder)."""
 
 
-def create_responder(name: str) -> Responder:
-    """The responder ``name`` names.
+def responder_factory(name: str) -> Callable[[], Responder]:
+    """The factory of the responder ``name`` names.
 
     Raises:
         ValueError: an unknown name (the message lists the choices).
     """
     factory = RESPONDERS.get(name)
     if factory is None:
-        raise ValueError(f"unknown responder {name!r}; choose one of: {', '.join(RESPONDERS)}")
-    return factory()
+        raise ValueError(f"unknown responder {name!r}: use one of {', '.join(RESPONDERS)}")
+    return factory
 
 
-__all__ = ["RESPONDERS", "Responder", "create_responder"]
+def create_responder(name: str) -> Responder:
+    """A new responder ``name`` names. Raises ValueError for an unknown name."""
+    return responder_factory(name)()
+
+
+__all__ = ["RESPONDERS", "Responder", "create_responder", "responder_factory"]

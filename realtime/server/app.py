@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from engines.base import Engines
-from realtime import __version__
+from realtime import __version__, openai_audio
 from realtime.auth import routes as auth_routes
 from realtime.auth.client_secrets import ClientSecretStore
 from realtime.auth.keys import KeyStore
@@ -28,7 +28,6 @@ from realtime.batch.app_keys import JOB_STORE
 from realtime.batch.store import JobStore
 from realtime.hosting import host as session_host
 from realtime.inference.scheduler import InferenceScheduler
-from realtime.openai_audio import transcriptions as openai_audio
 from realtime.server import cors, metrics, openapi, ratelimit
 from realtime.server.app_keys import ENGINES, INFERENCE, SETTINGS
 from realtime.server.demo import add_demo_routes

@@ -1,6 +1,6 @@
 """Logging: session and job ids on every line, text or JSON output, secrets redacted.
 
-Context travels in :mod:`contextvars`: the realtime transport sets :data:`SESSION_ID` for
+Context travels in :mod:`contextvars`: the session host (:class:`~realtime.hosting.host.SessionHost`) sets :data:`SESSION_ID` for
 the lifetime of a session (every task the session starts inherits it) and the batch
 workers set :data:`JOB_ID` while they process a job (the job's pipeline thread too). The
 :class:`ContextFilter` copies both onto each record; :class:`TextFormatter` and

@@ -2,7 +2,7 @@
 
 Every app owns a :class:`Metrics` (``app[METRICS]``) with its own
 :class:`~prometheus_client.CollectorRegistry`, so several apps in one process (tests)
-never collide. Instrumentation stays thin: the transport hands each realtime session a
+never collide. Instrumentation stays thin: the session host hands each realtime session a
 :class:`SessionObserver` that watches the events going in and out; the batch workers call
 :meth:`Metrics.job_finished`; :func:`metrics_middleware` counts HTTP error responses.
 

@@ -16,8 +16,14 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engines.models import default_cache_dir
-from engines.registry import ASR_ENGINES, TTS_ENGINES
-from realtime.responders import RESPONDERS
+from engines.registry import (
+    ASR_ENGINES,
+    EMBEDDER_ENGINES,
+    TAGGER_ENGINES,
+    TTS_ENGINES,
+    VAD_ENGINES,
+)
+from realtime.responders import responder_factory
 
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -146,7 +152,8 @@ class Settings(BaseSettings):
         "tiny.en", description="Whisper model for live partial transcripts (name or directory)."
     )
     asr_final_model: str = Field(
-        "base", description="Whisper model for final and batch transcripts (name or directory)."
+        ASR_ENGINES.default.default_model,
+        description="Whisper model for final and batch transcripts (name or directory).",
     )
     asr_device: Device = Field("auto", description="ASR device: cpu, cuda, or auto.")
     asr_compute_type: str = Field(
@@ -156,7 +163,9 @@ class Settings(BaseSettings):
         0, ge=0, description="CPU threads per ASR call (0: CTranslate2 decides)."
     )
     asr_beam_size: int = Field(5, ge=1, le=16, description="Beam width for batch transcripts.")
-    vad_model: str = Field("silero-vad-v6", description="Silero VAD ONNX (name or file).")
+    vad_model: str = Field(
+        VAD_ENGINES.default.default_model, description="Silero VAD ONNX (name or file)."
+    )
     tts_engine: str = Field(
         TTS_ENGINES.default.name,
         description=f"Speech engine: {', '.join(TTS_ENGINES.names)}.",
@@ -166,8 +175,14 @@ class Settings(BaseSettings):
         description="Voice model (name or file); default: piper-joe for piper, "
         "hibari-heart for hibari.",
     )
-    tagger_model: str = Field("yamnet", description="Non-speech tagger (name or directory).")
-    embedder_model: str = Field("dvector", description="Speaker embedder (name or ONNX file).")
+    tagger_model: str = Field(
+        TAGGER_ENGINES.default.default_model,
+        description="Non-speech tagger (name or directory).",
+    )
+    embedder_model: str = Field(
+        EMBEDDER_ENGINES.default.default_model,
+        description="Speaker embedder (name or ONNX file).",
+    )
 
     @field_validator("asr_engine")
     @classmethod
@@ -182,8 +197,7 @@ class Settings(BaseSettings):
     @field_validator("responder")
     @classmethod
     def _known_responder(cls, value: str) -> str:
-        if value not in RESPONDERS:
-            raise ValueError(f"unknown responder {value!r}: use one of {', '.join(RESPONDERS)}")
+        responder_factory(value)
         return value
 
     @field_validator("public_url")

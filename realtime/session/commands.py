@@ -35,13 +35,15 @@ class StartTranscript:
         item_id: The user item the utterance becomes.
         options: Recognition options for this utterance (the runner reopens its ASR stream
             when they differ from the previous utterance's).
-        keep_audio: Keep the utterance's audio for the annotation step of its final
-            (speaker labels, sound tags).
+        tags: Annotate the final with non-speech sound events (the runner keeps the
+            utterance's audio for it).
+        speakers: Annotate the final with the speaker (likewise).
     """
 
     item_id: str
     options: ASROptions
-    keep_audio: bool = False
+    tags: bool = False
+    speakers: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,8 +86,8 @@ class Conversation:
         if item.id in self._items:
             self._items[item.id] = item
 
-    def add_user_audio(self, item_id: str) -> str | None:
-        """Add a committed user audio turn (transcript pending); return the previous id."""
+    def add_user_audio(self, item_id: str) -> None:
+        """Add a committed user audio turn (transcript pending) and announce it."""
         item = UserMessage(id=item_id, status="in_progress", content=[InputAudio(transcript=None)])
         previous = self.append(item)
         self._out.send(
@@ -95,7 +95,6 @@ class Conversation:
                 event_id=self._out.event_id(), previous_item_id=previous, item=item
             )
         )
-        return previous
 
     def complete_transcript(self, item_id: str, text: str) -> None:
         """The transcript of a user audio turn is final: store it and send ``item.done``."""

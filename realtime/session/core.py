@@ -312,10 +312,10 @@ class Session:
 
     def _start_transcript(self, item_id: str) -> None:
         extras = self.extras
-        tagging = (extras.non_speech_tags or extras.audio_tag_events) and self._can.tagger
-        tracking = extras.speaker_segments and self._can.embedder
-        options = self._asr_options(verbatim=tagging)
-        self._out.command(StartTranscript(item_id, options, keep_audio=tagging or tracking))
+        tags = (extras.non_speech_tags or extras.audio_tag_events) and self._can.tagger
+        speakers = extras.speaker_segments and self._can.embedder
+        options = self._asr_options(verbatim=tags)  # fillers and annotations, for the tagger
+        self._out.command(StartTranscript(item_id, options, tags=tags, speakers=speakers))
 
     def _asr_options(self, *, verbatim: bool) -> ASROptions:
         """Recognition options from the configuration (language and prompt when set)."""
@@ -375,4 +375,4 @@ class Session:
 
     def _pristine(self) -> bool:
         """No audio, items or responses yet: the session kind may still change."""
-        return self._turns.pristine and not self._conversation and not self._responses.any
+        return self._turns.pristine and not self._conversation and not self._responses.started

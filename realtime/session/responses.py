@@ -109,7 +109,7 @@ class Responses:
         return self._response.id if self._response is not None else ""
 
     @property
-    def any(self) -> bool:
+    def started(self) -> bool:
         """A response was ever created."""
         return self._response is not None
 

@@ -40,6 +40,7 @@ from engines.diarization.batch import (
     assign_speakers,
     cluster_windows,
     diarize,
+    diarize_vad,
     embed_speech,
 )
 from engines.diarization.clustering import agglomerative, normalize_rows, spherical_kmeans
@@ -55,26 +56,10 @@ from engines.diarization.regions import (
     SpeechRegion,
     embedding_windows,
     speech_regions,
-    vad_regions,
 )
 from engines.diarization.utterance import diarize_utterance
 from engines.diarization.voicing import voiced_fractions
 from testkit.wer import wer
-
-
-def _diarize_vad(audio: np.ndarray, embedder, vad) -> list[SpeakerTurn]:
-    """Diarize on Silero VAD regions instead of words, as they come from the VAD.
-
-    The VAD already joined pauses shorter than its silence duration, so ``region_gap`` is
-    not applied again (docs/decisions/batch-diarization.md, "VAD regions as input").
-    """
-    return diarize(
-        audio,
-        embedder=embedder,
-        words_or_segments=vad_regions(vad, audio),
-        options=DiarizationOptions(region_gap=0.0),
-    )
-
 
 # --- DER ------------------------------------------------------------------------------------
 
@@ -701,7 +686,7 @@ def test_sample_two_speakers_counted_automatically(embedder, vad, words_of, test
     assert turns == diarize(audio, embedder=embedder, words_or_segments=words, num_speakers=2)
     assert diarization_error_rate(reference, turns, collar=0.25) <= 0.20
     # Silero VAD regions instead of words: two speakers too (measured DER 0.254).
-    assert len(_speakers(_diarize_vad(audio, embedder, vad))) == 2
+    assert len(_speakers(diarize_vad(audio, embedder=embedder, vad=vad))) == 2
 
 
 @pytest.mark.model
@@ -725,7 +710,7 @@ def test_stereo_channels_one_after_the_other(
         text = "".join(w for w, _ in pairs)
         assert wer(channel_texts[channel], text) <= 0.1  # measured 0.0 and 0.0
     # The VAD path finds the same two speakers.
-    assert _speakers(_diarize_vad(audio, embedder, vad)) == {"0", "1"}
+    assert _speakers(diarize_vad(audio, embedder=embedder, vad=vad)) == {"0", "1"}
 
 
 @pytest.mark.model
@@ -758,7 +743,7 @@ def test_single_speaker_clips_have_one_speaker(
     audio = load_pcm(testdata / clip)
     turns = diarize(audio, embedder=embedder, words_or_segments=words_of(audio))
     assert _speakers(turns) == {"0"}
-    assert _speakers(_diarize_vad(audio, embedder, vad)) == {"0"}
+    assert _speakers(diarize_vad(audio, embedder=embedder, vad=vad)) == {"0"}
 
 
 @pytest.mark.model
@@ -766,7 +751,7 @@ def test_physicsworks_stays_one_speaker_in_batch(embedder, vad, testdata: Path) 
     # 203 s lecture, VAD regions (Whisper would take 14 s here): the threshold splits it
     # from 0.71; its 2-means halves alternate but are 0.889 alike (limit 0.85).
     audio = load_pcm(testdata / "faster-whisper/physicsworks.wav")
-    assert _speakers(_diarize_vad(audio, embedder, vad)) == {"0"}
+    assert _speakers(diarize_vad(audio, embedder=embedder, vad=vad)) == {"0"}
 
 
 @pytest.mark.model

@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import struct
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,15 +34,13 @@ from hypothesis import strategies as st
 from engines.audio import decode_file
 from engines.base import SAMPLE_RATE
 from engines.errors import AudioDecodeError
+from testkit.paths import TESTDATA
 from tests.fuzzing import fuzz_settings
 
 pytestmark = pytest.mark.timeout(240)
 
 FUZZ = fuzz_settings(300, 3_000)
 
-TESTDATA = Path(
-    os.environ.get("VOXGATE_TESTDATA", Path(__file__).parents[3] / "shared" / "testdata")
-)
 SEED_FILES = {
     "wav": "deepspeech/LDC93S1_pcms16le_1_8000.wav",  # 8 kHz mono PCM, 46 KB
     "flac": "mfa/mfa_hes.flac",  # 16 kHz FLAC, 62 KB

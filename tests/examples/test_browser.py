@@ -27,8 +27,8 @@ from realtime.inference.loading import load_engines
 from realtime.server.app import create_app
 from realtime.server.demo import SESSIONS_PER_WINDOW
 from realtime.server.settings import Settings
+from testkit.paths import REPO
 from testkit.wer import wer
-from tests.conftest import REPO
 
 pytestmark = pytest.mark.model
 

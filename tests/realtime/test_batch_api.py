@@ -21,8 +21,8 @@ from realtime.batch.store_sqlite import SQLiteJobStore
 from realtime.inference.loading import load_engines
 from realtime.server.app import create_app
 from realtime.server.settings import Settings
+from testkit.paths import REPO
 from testkit.wer import wer
-from tests.conftest import REPO
 from tests.realtime.batch_support import LiveServer, reference_text, spoken_text, wait_for_job
 
 pytestmark = pytest.mark.model

@@ -1,6 +1,6 @@
 """``GET /openapi.json``: an OpenAPI 3.1 description of every REST endpoint.
 
-Written by hand next to the routes it describes; a test checks that every registered HTTP
+Written by hand, one module per route group (below); a test checks that every registered HTTP
 route (other than the realtime WebSocket) appears here, and nothing else.
 
 * :func:`spec` — the document (:mod:`~realtime.server.openapi.document` lists the paths).
