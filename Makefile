@@ -48,9 +48,11 @@ models: install
 # Issue 8's benchmarks, one after another: realtime latency, concurrent sessions (also writes
 # bench/concurrency.png), batch /submit against plain faster-whisper. Each starts its own
 # voxgate in-process and appends a section to bench/RESULTS.md; then what diarization and tags
-# cost a batch job (bench/listening.py); last, issue 9's load test (bench/load.py: 50 realtime
-# sessions × 2 rounds, then 200 /submit at once; PASS/FAIL on errors and on tasks and threads
-# returning to their baseline, exit status 1 on FAIL; ~6 min). About 30 minutes on 2 cores;
+# cost a batch job (bench/listening.py); issue 15's streamed-vs-batch WER
+# (bench/streaming_accuracy.py: ~5 min of conversation at real-time pace); last, issue 9's load
+# test (bench/load.py: 50 realtime sessions × 2 rounds, then 200 /submit at once; PASS/FAIL on
+# errors and on tasks and threads returning to their baseline, exit status 1 on FAIL; ~6 min).
+# About 36 minutes on 2 cores;
 # run it on a quiet machine (other load skews every figure). ARGS goes to each script
 # (e.g. ARGS=--quick: a smoke run of a few minutes that records nothing). Each script is a
 # module run from the repository root (python -m bench.NAME); the engine and diarization
@@ -60,6 +62,7 @@ bench: install
 	$(PY) -m bench.concurrency $(ARGS)
 	$(PY) -m bench.batch $(ARGS)
 	$(PY) -m bench.listening $(ARGS)
+	$(PY) -m bench.streaming_accuracy $(ARGS)
 	$(PY) -m bench.load $(ARGS)
 
 # Re-pin requirements/constraints.txt from what the current venv resolved.

@@ -311,7 +311,12 @@ async def run_session(
                 await conn.session.update(
                     session={
                         "type": "realtime",
-                        "audio": {"input": {"turn_detection": _vad(silence_ms)}},
+                        "audio": {
+                            "input": {
+                                "transcription": {"model": "whisper-1"},
+                                "turn_detection": _vad(silence_ms),
+                            }
+                        },
                     }
                 )
                 for clip in clips:

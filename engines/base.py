@@ -194,6 +194,21 @@ class TranscriptDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One decoded token and the model's log-probability of it.
+
+    Attributes:
+        token: The token's text (may be part of a word, with its leading space).
+        logprob: Natural log of the probability the model gave this token.
+        bytes: The token's UTF-8 bytes (a token may hold part of a character).
+    """
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
     """A decoder segment of a transcript.
 
@@ -214,7 +229,8 @@ class Segment:
 class Transcript:
     """A final transcript.
 
-    Contract for streams: ``"".join(deltas)`` is a prefix of ``text``.
+    For streams, ``text`` is the engine's best transcript of the whole utterance: it may
+    differ from what the utterance's deltas said (deltas are interim text it replaces).
 
     Attributes:
         text: Full text, stripped.
@@ -223,6 +239,8 @@ class Transcript:
         end: End in seconds.
         words: Word timings when requested.
         segments: Decoder segments (batch transcription).
+        logprobs: The decoded tokens of ``text`` with their log-probabilities, in order;
+            None when the engine cannot give them.
     """
 
     text: str
@@ -231,6 +249,7 @@ class Transcript:
     end: float
     words: tuple[Word, ...] = ()
     segments: tuple[Segment, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 class ASRStream(Protocol):

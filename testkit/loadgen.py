@@ -220,6 +220,23 @@ def build_scripts(clips: Sequence[Clip], target_s: float) -> list[Script]:
 # --- realtime -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TurnOutcome:
+    """One turn of a session, as the server's events described it.
+
+    Attributes:
+        audio_start_ms: ``speech_started.audio_start_ms`` (session-cumulative; None: not seen).
+        audio_end_ms: ``speech_stopped.audio_end_ms`` (includes the VAD's silence; None: not seen).
+        transcript: The ``…transcription.completed`` transcript (None: no final).
+        final_s: ``speech_stopped`` → ``completed`` arrival (None: either is missing).
+    """
+
+    audio_start_ms: int | None
+    audio_end_ms: int | None
+    transcript: str | None
+    final_s: float | None
+
+
 @dataclass
 class SessionOutcome:
     """What one realtime session saw.
@@ -229,6 +246,7 @@ class SessionOutcome:
         connect_s: Connect started → ``session.created`` arrived (None: never).
         finals_s: Per turn, ``speech_stopped`` → ``…transcription.completed`` arrival.
         transcripts: The completed transcripts, in turn order.
+        turns: Every turn, in the order speech started (item order).
         sender_late_s: Per chunk, how late it was sent against the real-time schedule.
         errors: Everything that went wrong (error events, failed or missing transcripts,
             an unexpected close, exceptions).
@@ -238,6 +256,7 @@ class SessionOutcome:
     connect_s: float | None = None
     finals_s: list[float] = field(default_factory=list)
     transcripts: list[str] = field(default_factory=list)
+    turns: list[TurnOutcome] = field(default_factory=list)
     sender_late_s: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -249,6 +268,7 @@ class SessionOutcome:
 
 @dataclass
 class _Turn:
+    audio_start_ms: int | None = None
     stopped: float | None = None
     audio_end_ms: int | None = None
     committed: bool = False
@@ -286,7 +306,7 @@ class _Events:
         elif kind == "session.updated":
             self.updated = True
         elif kind == "input_audio_buffer.speech_started":
-            self.turns.setdefault(item, _Turn())
+            self.turns.setdefault(item, _Turn()).audio_start_ms = event.get("audio_start_ms")
         elif kind == "input_audio_buffer.speech_stopped":
             turn = self.turns.setdefault(item, _Turn())
             turn.stopped, turn.audio_end_ms = now, event.get("audio_end_ms")
@@ -442,10 +462,16 @@ async def _converse(
             f"{settle_s:g} s after the audio ended"
         )
     for turn in events.turns.values():
+        final_s = None
         if turn.stopped is not None and turn.done is not None:
-            outcome.finals_s.append(turn.done - turn.stopped)
+            final_s = turn.done - turn.stopped
+            outcome.finals_s.append(final_s)
         if turn.done is not None:
             outcome.transcripts.append(turn.transcript)
+        transcript = turn.transcript if turn.done is not None else None
+        outcome.turns.append(
+            TurnOutcome(turn.audio_start_ms, turn.audio_end_ms, transcript, final_s)
+        )
 
 
 @dataclass

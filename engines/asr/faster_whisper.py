@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from engines.asr.fallback import deterministic_model_class
+from engines.asr.token_probs import TokenProbs, recording_model_class, word_tokens
 from engines.asr.windowing import EncoderWindow, windowed_model_class
 from engines.audio import FloatAudio, int16_to_float32
 from engines.base import (
@@ -22,6 +23,7 @@ from engines.base import (
     EngineInfo,
     ProgressCallback,
     Segment,
+    TokenLogprob,
     Transcript,
     Word,
 )
@@ -66,6 +68,24 @@ def suppressed_tokens(*, verbatim: bool) -> list[int]:
     verbatim decoding needs to write annotations.
     """
     return [] if verbatim else [-1]
+
+
+class Decoding(NamedTuple):
+    """What :meth:`FasterWhisperASR.decode` returns.
+
+    Attributes:
+        segments: faster-whisper ``Segment`` objects (with ``words``, ``tokens``,
+            ``no_speech_prob``, ``avg_logprob``, ``compression_ratio``).
+        language: The language used.
+        language_probability: Detection probability of that language (1.0 when forced).
+        token_probs: The probability of each segment's text tokens
+            (:meth:`FasterWhisperASR.word_tokens` reads it).
+    """
+
+    segments: list[Any]
+    language: str
+    language_probability: float
+    token_probs: TokenProbs
 
 
 def _import_faster_whisper() -> Any:
@@ -120,7 +140,8 @@ class FasterWhisperASR:
             compute_type = "float16" if device == "cuda" else "int8"
         _import_faster_whisper()  # HF_HUB_OFFLINE before faster-whisper loads
         try:
-            self._model = deterministic_model_class(windowed_model_class())(
+            model_class = deterministic_model_class(recording_model_class(windowed_model_class()))
+            self._model = model_class(
                 str(model_dir),
                 device=device,
                 compute_type=compute_type,
@@ -152,7 +173,7 @@ class FasterWhisperASR:
         max_new_tokens: int | None = None,
         verbatim: bool = False,
         window: EncoderWindow | None = None,
-    ) -> tuple[list[Any], str, float]:
+    ) -> Decoding:
         """One low-level decode with word timestamps, for the streaming adapter.
 
         Args:
@@ -168,9 +189,7 @@ class FasterWhisperASR:
                 (:mod:`engines.asr.windowing`); None: Whisper's standard 30 s.
 
         Returns:
-            faster-whisper ``Segment`` objects (with ``words``, ``no_speech_prob``,
-            ``avg_logprob``, ``compression_ratio``), the language used, and the detection
-            probability of that language (1.0 when it was forced).
+            The segments, the language and the token probabilities (:class:`Decoding`).
 
         Raises:
             EngineError: the decoder failed.
@@ -178,7 +197,7 @@ class FasterWhisperASR:
         if language is None and not self.multilingual:
             language = "en"
         try:
-            with self._model.encoder_window(window):
+            with self._model.encoder_window(window), self._model.recording() as token_probs:
                 lazy, info = self._model.transcribe(
                     audio,
                     language=language,
@@ -192,9 +211,20 @@ class FasterWhisperASR:
                     max_new_tokens=max_new_tokens,
                 )
                 pieces = list(lazy)
-            return pieces, info.language, float(info.language_probability)
+            return Decoding(pieces, info.language, float(info.language_probability), token_probs)
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"Whisper decoding failed: {exc}") from exc
+
+    def word_tokens(
+        self, segment: Any, token_probs: TokenProbs
+    ) -> list[tuple[TokenLogprob, ...]] | None:
+        """The tokens of each word of a decoded segment, with their log-probabilities.
+
+        Returns:
+            One tuple per ``segment.words`` entry; None when the segment's tokens were not
+            recorded (a decode without word timestamps) or do not spell its words.
+        """
+        return word_tokens(self._model.hf_tokenizer, segment, token_probs)
 
     def transcribe(
         self,

@@ -66,19 +66,21 @@ class _HasText(Protocol):
 W = TypeVar("W", bound=_HasText)
 
 
-def cut_repetition(words: Sequence[W], max_ngram: int = 4) -> list[W]:
+def cut_repetition(words: Sequence[W], max_ngram: int = 4, max_phrase: int = 16) -> list[W]:
     """Truncate ``words`` where an n-gram repeats back-to-back too often.
 
-    A single word may occur three times in a row ("no, no, no"); a longer n-gram twice.
-    The kept prefix ends with the last allowed occurrence.
+    A single word may occur three times in a row ("no, no, no"); an n-gram of up to
+    ``max_ngram`` words twice; a longer phrase (up to ``max_phrase`` words) once: Whisper,
+    prompted, may loop on a whole sentence ("150 joules is enough to kill you." three
+    times). The kept prefix ends with the last allowed occurrence.
     """
     keys = [normalise_word(w.text) for w in words]
     for i in range(len(keys)):
-        for n in range(1, max_ngram + 1):
-            allowed = 3 if n == 1 else 2
+        for n in range(1, max_phrase + 1):
+            allowed = 3 if n == 1 else 2 if n <= max_ngram else 1
             span = n * (allowed + 1)
             if i + span > len(keys):
-                continue
+                break
             gram = keys[i : i + n]
             if all(keys[i + k * n : i + (k + 1) * n] == gram for k in range(allowed + 1)):
                 return list(words[: i + n * allowed])
@@ -88,3 +90,27 @@ def cut_repetition(words: Sequence[W], max_ngram: int = 4) -> list[W]:
 def is_stock_hallucination(text: str) -> bool:
     """True when the whole text is one of Whisper's stock phrases for non-speech."""
     return " ".join(normalise_word(w) for w in text.split()) in _STOCK
+
+
+def echoes_prompt(words: Sequence[str], prompt: str, min_words: int = 3) -> bool:
+    """True when a decode mostly repeats its prompt (Whisper's prompt-induced hallucination).
+
+    Whisper conditioned on earlier text sometimes writes that text again instead of the
+    audio. A decode echoes when at least ``min_words`` of its words, and at least half of
+    them, form one run found word for word in the prompt. A genuine repetition by the
+    speaker also matches; the caller decodes again without the prompt, which costs time
+    only.
+    """
+    said = [k for k in (normalise_word(w) for w in words) if k]
+    if len(said) < min_words:
+        return False
+    context = [k for k in (normalise_word(w) for w in prompt.split()) if k]
+    longest = _longest_common_run(said, context)
+    return longest >= min_words and longest * 2 >= len(said)
+
+
+def _longest_common_run(a: list[str], b: list[str]) -> int:
+    from difflib import SequenceMatcher
+
+    match = SequenceMatcher(a=a, b=b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
+    return int(match.size)

@@ -1,4 +1,4 @@
-"""Streaming Whisper: append-only partial transcripts by LocalAgreement-2.
+"""Streaming Whisper: append-only partial transcripts by LocalAgreement-2, best-decode finals.
 
 Whisper is not a streaming model, so each utterance is re-decoded as it grows, and only the
 words on which two consecutive decodes agree are committed and emitted as deltas
@@ -10,13 +10,26 @@ Cost stays bounded in long utterances: once the decode window passes
 sentence (or, past :attr:`StreamingOptions.hard_max_buffer_s`, the last committed word), and
 later decodes are prompted with the committed text instead.
 
-``finalize()`` decodes the whole utterance once more, optionally with a more accurate model
-(tiny.en partials, base final). The final text always *starts with* the emitted deltas: the
-final model's words replace only what was not yet committed, aligned word by word when the
-two models agree on the committed words and by time otherwise. Use the same model for
-partials and finals when the final must be that model's text alone.
+``finalize()`` decodes the whole utterance once more with the final model (e.g. tiny.en
+partials, base final) and returns that decode's transcript: the best the engine can do for
+the utterance, which may differ from what the deltas said (they are interim text).
 
-Every decode passes the hallucination guards in :mod:`engines.asr.guards`.
+A stream is one session's transcriber, so it carries context from one utterance to the
+next (``reset()`` drops the current utterance only):
+
+* **Text.** Every decode is prompted with the session's prompt followed by the tail of the
+  previous utterances' finals (:attr:`StreamingOptions.context_chars`), as Whisper's
+  ``initial_prompt`` is meant to be used. A decode that only repeats the prompt is done
+  again without it (:func:`~engines.asr.guards.echoes_prompt`).
+* **Audio.** An utterance shorter than :attr:`StreamingOptions.short_turn_s` is decoded with
+  the end of the previous utterance's audio before it
+  (:attr:`StreamingOptions.left_context_s`); words that end up before the utterance's
+  start are dropped by their timestamps. Whisper needs a second or two of audio to decode
+  reliably; one- and two-word turns keep their words this way.
+
+Every decode passes the hallucination guards in :mod:`engines.asr.guards`; a final that is
+one of Whisper's stock phrases for silence is dropped when the audio does not look like
+speech.
 
 :attr:`ASROptions.verbatim <engines.base.ASROptions.verbatim>` applies to every decode,
 partial and final alike, so that fillers the partials commit are the ones the final keeps.
@@ -24,15 +37,16 @@ partial and final alike, so that fillers the partials commit are the ones the fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import Any
 
 import numpy as np
 
-from engines.asr.faster_whisper import FasterWhisperASR
+from engines.asr.faster_whisper import Decoding, FasterWhisperASR
 from engines.asr.guards import (
     cut_repetition,
+    echoes_prompt,
     is_stock_hallucination,
     normalise_word,
     segment_is_trustworthy,
@@ -47,6 +61,7 @@ from engines.base import (
     DecodeOptions,
     EngineInfo,
     ProgressCallback,
+    TokenLogprob,
     Transcript,
     TranscriptDelta,
     Word,
@@ -58,6 +73,12 @@ _LOCK_LANGUAGE_AFTER_S = 2.0  # detection on less audio than this is unreliable
 _LOCK_LANGUAGE_PROBABILITY = 0.7
 _TOKENS_PER_SECOND = 8  # generous: speech runs at ~3 words (~4 tokens) per second
 _SILENT_PEAK = 64  # int16 peak below which (-54 dBFS) audio is silence: nothing to decode
+_NO_TOKENS: tuple[TokenLogprob, ...] = ()
+_UNSURE_WORD = 0.4  # word probability below which a trailing word in quiet audio is dropped
+_GUESSED_WORD = 0.15  # … below which a trailing word is dropped wherever it lies
+_QUIET_DB = -20.0  # a word's level this far below the utterance's loud frames is quiet
+_FRAME = SAMPLE_RATE // 50  # 20 ms frames for levels
+_LEFT_LEAD_S = 0.1  # left context starts this long before its first word (when free)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +95,11 @@ class StreamingOptions:
         partial_window: Encoder window of partial decodes (:mod:`engines.asr.windowing`;
             None: Whisper's standard 30 s).
         final_window: Encoder window of the final decode (verbatim finals: always 30 s).
+        context_chars: Previous finals (their tail) that prompt the next utterance's decodes
+            (0: none).
+        short_turn_s: Utterances shorter than this are decoded with left audio context.
+        left_context_s: How much of the previous utterance's audio that context holds
+            (0: none).
     """
 
     min_audio_s: float = 0.5
@@ -84,6 +110,9 @@ class StreamingOptions:
     final_beam_size: int = 5
     partial_window: EncoderWindow | None = SHORT_WINDOW
     final_window: EncoderWindow | None = SHORT_WINDOW
+    context_chars: int = 0
+    short_turn_s: float = 2.0
+    left_context_s: float = 3.0
 
 
 class StreamingWhisper:
@@ -94,6 +123,9 @@ class StreamingWhisper:
         final: Model for ``finalize()`` and batch ``transcribe``; defaults to ``partial``.
         options: Streaming knobs.
     """
+
+    gives_logprobs = True
+    """Finals carry per-token log-probabilities (:attr:`Transcript.logprobs`)."""
 
     def __init__(
         self,
@@ -123,12 +155,34 @@ class StreamingWhisper:
         return self.final_model.transcribe(audio, options, decode=decode, on_progress=on_progress)
 
 
+@dataclass(frozen=True, slots=True)
+class _Heard:
+    """A decoded word on the session timeline, with its tokens (final decodes only)."""
+
+    word: Word
+    tokens: tuple[TokenLogprob, ...] = _NO_TOKENS
+
+    @property
+    def text(self) -> str:
+        return self.word.text
+
+
+@dataclass(frozen=True, slots=True)
+class _FinalDecode:
+    """The final model's reading of an utterance: its words, and whether it is speech."""
+
+    heard: list[_Heard]
+    language: str
+    non_speech: bool
+    logprobs_known: bool
+
+
 class WhisperStream:
-    """One utterance at a time; see the module docstring for the algorithm.
+    """One utterance at a time, with the previous ones as context; see the module docstring.
 
     Thread-confined: call from one thread at a time (every method may block for a decode).
-    Contract: ``"".join(delta.text for every delta since the utterance began)`` is a prefix
-    of the text ``finalize()`` returns for that utterance.
+    Contract: deltas are append-only (never revised); ``finalize()`` returns the final
+    model's own transcript of the utterance.
     """
 
     def __init__(self, engine: StreamingWhisper, options: ASROptions) -> None:
@@ -141,12 +195,16 @@ class WhisperStream:
             engine.final_model if english_only_partials and wants_other else engine.partial_model
         )
         self._audio = PCMBuffer()
+        self._history = ""  # tail of the previous utterances' finals
+        self._left: PCM = np.zeros(0, np.int16)  # end of the previous utterance's audio
+        self._left_end = 0  # session sample where ``_left`` ends
+        self._before_left = ""  # the history up to the words of ``_left``
         self.reset()
 
     # --- ASRStream ----------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Drop the current utterance and everything decoded from it."""
+        """Drop the current utterance and everything decoded from it (context stays)."""
         self._audio.clear()
         self._start: int | None = None  # session sample of the utterance's first sample
         self._offset = 0  # samples trimmed off the front of the decode window
@@ -155,7 +213,7 @@ class WhisperStream:
         self._committed_text = ""
         self._pending: list[Word] = []  # last hypothesis beyond the committed words
         self._language: str | None = self._options.language
-        self._speculation: tuple[int, tuple[list[Any], str]] | None = None
+        self._speculation: tuple[int, _FinalDecode] | None = None
 
     def feed(self, chunk: AudioChunk) -> None:
         """Append utterance audio; chunks must be contiguous on the session timeline.
@@ -215,78 +273,178 @@ class WhisperStream:
         if _is_silent(self._audio.view()):  # nothing was heard, so nothing was committed
             language = self._language
             self.reset()
-            return Transcript("", language, start_s, end_s)
+            return Transcript("", language, start_s, end_s, logprobs=())
         stored = self._speculation
         if speculation is not None and stored is not None and stored[0] == speculation:
-            segments, language = stored[1]
+            decoded = stored[1]
         else:
-            segments, language = self._final_decode()
-        final_words = _trusted_words(segments, start_s)
-        if not self._committed:
-            text = "".join(w.text for w in final_words).strip()
-            if is_stock_hallucination(text) and _looks_like_non_speech(segments):
-                final_words, text = [], ""
-            words = final_words
-        else:
-            rest = _after_committed(self._committed, final_words)
-            text = self._committed_text + "".join(w.text for w in rest).rstrip()
-            words = [*self._committed, *rest]
+            decoded = self._final_decode()
+        heard = decoded.heard
+        text = "".join(h.text for h in heard).strip()
+        if is_stock_hallucination(text) and decoded.non_speech:
+            heard, text = [], ""
         transcript = Transcript(
             text=text,
-            language=self._language or language,
+            language=self._language or decoded.language,
             start=start_s,
             end=end_s,
-            words=tuple(words),
+            words=tuple(h.word for h in heard),
+            logprobs=tuple(t for h in heard for t in h.tokens) if decoded.logprobs_known else None,
         )
+        self._remember(text, transcript.words)
         self.reset()
         return transcript
 
-    # --- internals ------------------------------------------------------------------------
+    # --- context --------------------------------------------------------------------------
 
-    def _final_decode(self) -> tuple[list[Any], str]:
-        """The final model's decode of the whole utterance: segments and language."""
-        segments, language, _ = self._engine.final_model.decode(
-            int16_to_float32(self._audio.view()),
-            language=self._language,
-            prompt=self._options.prompt,
-            beam_size=self._engine.options.final_beam_size,
-            greedy_only=False,
-            verbatim=self._options.verbatim,
-            # verbatim (non-speech tags asked for): laughter and fillers loop or drop words
-            # in a short window (mfa_laughter lost "a liner"), so the final keeps 30 s
-            window=None if self._options.verbatim else self._engine.options.final_window,
+    def _remember(self, text: str, words: Sequence[Word]) -> None:
+        """Keep the end of this utterance (text and audio) as the next one's context.
+
+        The audio kept starts at a word: the first that begins in the last
+        ``left_context_s`` seconds; the prompt used with it stops before that word, so the
+        decoder does not read as already written what it is about to hear.
+        """
+        opts = self._engine.options
+        start_s = (self._start or 0) / SAMPLE_RATE
+        end_s = start_s + len(self._audio) / SAMPLE_RATE
+        first = next(
+            (i for i, w in enumerate(words) if w.start >= end_s - opts.left_context_s), None
         )
-        return segments, language
+        if opts.left_context_s <= 0 or first is None:
+            self._left = self._left[:0]
+            earlier = text
+        else:
+            floor_s = words[first - 1].end if first else start_s
+            from_s = max(floor_s, words[first].start - _LEFT_LEAD_S)
+            self._left = np.array(
+                self._audio.view()[round((from_s - start_s) * SAMPLE_RATE) :], dtype=np.int16
+            )
+            self._left_end = (self._start or 0) + len(self._audio)
+            earlier = "".join(w.text for w in words[:first]).strip()
+        self._before_left = self._extend_history(earlier)
+        self._history = self._extend_history(text)
+
+    def _extend_history(self, text: str) -> str:
+        """The history followed by ``text``, cut to its last ``context_chars``."""
+        chars = self._engine.options.context_chars
+        if chars <= 0:
+            return ""
+        return _tail_words(f"{self._history} {text}".strip(), chars)
+
+    def _prompt(self, context: str) -> str | None:
+        """The session's prompt followed by ``context`` (None when both are empty)."""
+        prompt = " ".join(p for p in (self._options.prompt or "", context) if p)
+        return prompt or None
+
+    def _window_context(self) -> str:
+        """What precedes a partial's window: committed text a trim cut off, else history."""
+        if self._offset and self._committed_text:
+            return self._committed_text[-self._engine.options.prompt_chars :]
+        return self._history
+
+    def _left_context(self) -> PCM:
+        """Audio to decode before a short utterance (empty for a long one).
+
+        It ends where the utterance starts: turns may overlap (the previous one's tail and
+        this one's prefix padding), and the same audio twice would put this turn's first
+        word before its start.
+        """
+        short = len(self._audio) < self._engine.options.short_turn_s * SAMPLE_RATE
+        if not short or self._offset:
+            return self._left[:0]
+        overlap = self._left_end - (self._start or 0)
+        return self._left[: max(0, len(self._left) - overlap)] if overlap > 0 else self._left
+
+    # --- decodes ----------------------------------------------------------------------------
+
+    def _final_decode(self) -> _FinalDecode:
+        """The final model's decode of the whole utterance, with its context.
+
+        With left audio context, a decode that kept no word of the utterance itself (Whisper
+        may stop after the context) is done again on the utterance alone. (Keeping whichever
+        of the two decodes is surer of its words was tried and is worse on short phrases:
+        docs/decisions/live-finals.md.)
+        """
+        left = self._left_context()
+        decoded = self._final_decode_with(left)
+        if len(left) and not decoded.heard:
+            decoded = self._final_decode_with(left[:0])
+        return decoded
+
+    def _final_decode_with(self, left: PCM) -> _FinalDecode:
+        """The final decode of ``left`` + the utterance, prompted with what precedes them."""
+        model = self._engine.final_model
+        start_s = (self._start or 0) / SAMPLE_RATE
+        audio = np.concatenate([left, self._audio.view()]) if len(left) else self._audio.view()
+        base_s = start_s - len(left) / SAMPLE_RATE
+        context = "" if len(left) else self._history
+
+        def decode(prompt: str | None) -> tuple[Decoding, list[_Heard] | None]:
+            decoding = model.decode(
+                int16_to_float32(audio),
+                language=self._language,
+                prompt=prompt,
+                beam_size=self._engine.options.final_beam_size,
+                greedy_only=False,
+                verbatim=self._options.verbatim,
+                # verbatim (non-speech tags asked for): laughter and fillers loop or drop
+                # words in a short window (mfa_laughter lost "a liner"), so it keeps 30 s
+                window=None if self._options.verbatim else self._engine.options.final_window,
+            )
+            heard = _heard_words(model, decoding, base_s, after_s=start_s)
+            if heard is None:
+                return decoding, None
+            return decoding, _without_trailing_noise(heard, audio, base_s)
+
+        decoding, heard = decode(self._prompt(context))
+        if context and echoes_prompt(_texts(heard), context):
+            decoding, heard = decode(self._prompt(""))
+        logprobs_known = heard is not None
+        if heard is None:
+            heard = _without_trailing_noise(_plain_words(decoding, base_s, start_s), audio, base_s)
+        return _FinalDecode(
+            heard=heard,
+            language=decoding.language,
+            non_speech=_looks_like_non_speech(decoding.segments),
+            logprobs_known=logprobs_known,
+        )
 
     def _decode_window(self, model: FasterWhisperASR, beam_size: int) -> list[Word]:
         """Decode the window and return the hypothesis beyond the committed words."""
+        left = self._left_context()
         window = self._audio.view(self._offset)
+        if len(left):
+            window = np.concatenate([left, window])
         window_s = len(window) / SAMPLE_RATE
-        segments, language, probability = model.decode(
-            int16_to_float32(window),
-            language=self._language,
-            prompt=self._prompt(),
-            beam_size=beam_size,
-            greedy_only=True,
-            max_new_tokens=min(220, 10 + int(window_s * _TOKENS_PER_SECOND)),
-            verbatim=self._options.verbatim,
-            window=self._engine.options.partial_window,
-        )
-        base = ((self._start or 0) + self._offset) / SAMPLE_RATE
-        words = _trusted_words(segments, base)
+        start_s = ((self._start or 0) + self._offset) / SAMPLE_RATE
+        base_s = start_s - len(left) / SAMPLE_RATE
+
+        def decode(prompt: str | None) -> tuple[Decoding, list[Word]]:
+            decoding = model.decode(
+                int16_to_float32(window),
+                language=self._language,
+                prompt=prompt,
+                beam_size=beam_size,
+                greedy_only=True,
+                max_new_tokens=min(220, 10 + int(window_s * _TOKENS_PER_SECOND)),
+                verbatim=self._options.verbatim,
+                window=self._engine.options.partial_window,
+            )
+            heard = _without_trailing_noise(_plain_words(decoding, base_s, start_s), window, base_s)
+            return decoding, [h.word for h in heard]
+
+        context = "" if len(left) else self._window_context()
+        decoding, words = decode(self._prompt(context))
+        if context and echoes_prompt(_texts(words), context):
+            decoding, words = decode(self._prompt(""))
         if (
             self._language is None
             and words
             and window_s >= _LOCK_LANGUAGE_AFTER_S
-            and probability >= _LOCK_LANGUAGE_PROBABILITY
+            and decoding.language_probability >= _LOCK_LANGUAGE_PROBABILITY
         ):
-            self._language = language  # one language for the rest of the utterance
+            self._language = decoding.language  # one language for the rest of the utterance
         return _beyond(self._committed, words)
-
-    def _prompt(self) -> str | None:
-        if self._offset and self._committed_text:
-            return self._committed_text[-self._engine.options.prompt_chars :]
-        return self._options.prompt
 
     def _commit(self, words: list[Word]) -> str:
         if not words:
@@ -322,16 +480,104 @@ def _is_silent(audio: PCM) -> bool:
     return len(audio) == 0 or int(np.abs(audio).max()) < _SILENT_PEAK
 
 
-def _trusted_words(segments: list[Any], base_s: float) -> list[Word]:
-    """Words of the trustworthy segments, on the session timeline, loops cut."""
-    words = [
-        Word(w.word, base_s + float(w.start), base_s + float(w.end), float(w.probability))
-        for segment in segments
-        if segment_is_trustworthy(segment)
+def _texts(words: list[Word] | list[_Heard] | None) -> list[str]:
+    return [w.text for w in words or ()]
+
+
+def _tail_words(text: str, chars: int) -> str:
+    """The last ``chars`` characters of ``text``, starting at a word boundary."""
+    if len(text) <= chars:
+        return text
+    tail = text[-chars:]
+    cut = tail.find(" ")
+    return tail[cut + 1 :] if cut >= 0 else tail
+
+
+def _trusted_segments(segments: list[Any]) -> list[Any]:
+    return [s for s in segments if segment_is_trustworthy(s)]
+
+
+def _session_word(w: Any, base_s: float) -> Word:
+    return Word(w.word, base_s + float(w.start), base_s + float(w.end), float(w.probability))
+
+
+def _after(heard: list[_Heard], after_s: float) -> list[_Heard]:
+    """Words of the utterance proper: left context (words centred before it) dropped.
+
+    When the utterance's words begin by repeating the context's last words (two or more),
+    Whisper wrote the context twice: that copy goes too.
+    """
+    before = [normalise_word(h.text) for h in heard if (h.word.start + h.word.end) / 2 < after_s]
+    own = [h for h in heard if (h.word.start + h.word.end) / 2 >= after_s]
+    for n in range(min(6, len(before), len(own)), 1, -1):
+        if [normalise_word(h.text) for h in own[:n]] == before[-n:]:
+            return own[n:]
+    return own
+
+
+def _plain_words(decoding: Decoding, base_s: float, after_s: float) -> list[_Heard]:
+    """Words of the trustworthy segments on the session timeline, loops cut, no tokens."""
+    heard = [
+        _Heard(_session_word(w, base_s))
+        for segment in _trusted_segments(decoding.segments)
         for w in (segment.words or ())
         if w.word.strip()
     ]
-    return cut_repetition(words)
+    return _after(cut_repetition(heard), after_s)
+
+
+def _heard_words(
+    model: FasterWhisperASR, decoding: Decoding, base_s: float, *, after_s: float
+) -> list[_Heard] | None:
+    """Like :func:`_plain_words`, each word with its tokens; None if tokens are unknown."""
+    heard = []
+    for segment in _trusted_segments(decoding.segments):
+        tokens = model.word_tokens(segment, decoding.token_probs)
+        if tokens is None:
+            return None
+        heard += [
+            _Heard(_session_word(w, base_s), t)
+            for w, t in zip(segment.words or (), tokens, strict=True)
+            if w.word.strip()
+        ]
+    return _after(cut_repetition(heard), after_s)
+
+
+def _without_trailing_noise(heard: list[_Heard], audio: PCM, base_s: float) -> list[_Heard]:
+    """Drop guessed words at the end, and unsure ones that lie in quiet audio.
+
+    Whisper, prompted with earlier text, may go on writing into the silence after the
+    speech ("… to be ill-disposed. So", "So" at probability 0.01). Dropping a real but
+    misheard last word instead costs the same as keeping it: one error.
+    """
+    if not heard:
+        return heard
+    levels = _frame_levels_db(audio)
+    if len(levels) == 0:
+        return heard
+    loud = float(np.percentile(levels, 90))
+    kept = list(heard)
+    while kept:
+        word = kept[-1].word
+        unsure = word.probability is not None and word.probability < _UNSURE_WORD
+        first = max(0, int((word.start - base_s) * SAMPLE_RATE) // _FRAME)
+        last = max(first + 1, -(-int((word.end - base_s) * SAMPLE_RATE) // _FRAME))
+        under = levels[first:last]
+        quiet = len(under) == 0 or float(under.max()) < loud + _QUIET_DB
+        guessed = word.probability is not None and word.probability < _GUESSED_WORD
+        if not (guessed or (unsure and quiet)):
+            break
+        kept.pop()
+    return kept
+
+
+def _frame_levels_db(audio: PCM) -> Any:
+    """RMS level (dBFS) of each 20 ms frame of ``audio``."""
+    frames = len(audio) // _FRAME
+    if frames == 0:
+        return np.zeros(0)
+    x = audio[: frames * _FRAME].astype(np.float32).reshape(frames, _FRAME) / 32768.0
+    return 10 * np.log10(np.mean(x * x, axis=1) + 1e-10)
 
 
 def _looks_like_non_speech(segments: list[Any]) -> bool:
@@ -361,22 +607,3 @@ def _common_prefix(a: list[Word], b: list[Word]) -> list[Word]:
     while n < len(a) and n < len(b) and normalise_word(a[n].text) == normalise_word(b[n].text):
         n += 1
     return b[:n]
-
-
-def _after_committed(committed: list[Word], final: list[Word]) -> list[Word]:
-    """The final decode's words that come after the committed ones.
-
-    The two word sequences are aligned (difflib, on normalised words); the rest starts after
-    the final word matched to the last matched committed word, skipping as many words as
-    committed words trail unmatched. Without any match, fall back to time: words whose
-    midpoint lies after the last committed word.
-    """
-    a = [normalise_word(w.text) for w in committed]
-    b = [normalise_word(w.text) for w in final]
-    blocks = [m for m in SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks() if m.size]
-    if blocks:
-        last = blocks[-1]
-        unmatched_tail = len(a) - (last.a + last.size)
-        return final[last.b + last.size + unmatched_tail :]
-    last_end = committed[-1].end
-    return [w for w in final if (w.start + w.end) / 2 > last_end]

@@ -88,13 +88,18 @@ _VADCommand = ConfigureVAD | DetectSpeech
 
 
 def capabilities(engines: Engines, responder: Responder) -> Capabilities:
-    """What a session hosted with ``engines`` and ``responder`` can offer."""
+    """What a session hosted with ``engines`` and ``responder`` can offer.
+
+    ``asr_logprobs`` comes from the ASR engine's optional ``gives_logprobs`` attribute
+    (absent: False).
+    """
     return Capabilities(
         tts=engines.tts is not None,
         tagger=engines.tagger is not None,
         embedder=engines.embedder is not None,
         speculative_asr=isinstance(engines.asr.open_stream(ASROptions()), SpeculativeASRStream),
         reads_transcripts=responder.reads_transcripts,
+        asr_logprobs=bool(getattr(engines.asr, "gives_logprobs", False)),
     )
 
 

@@ -165,6 +165,11 @@ class SessionObserver:
                 started = self._committed.pop(event.item_id, None)
                 if started is not None:
                     metrics.transcription_latency.observe(self._clock() - started)
+            case ev.ConversationItemDone() if event.item.id is not None:
+                # after ``completed``; at the commit itself when the client gets no transcript
+                self._committed.pop(event.item.id, None)
+            case ev.ConversationItemDeleted():
+                self._committed.pop(event.item_id, None)
             case ev.InputAudioTranscriptionFailed():
                 self._committed.pop(event.item_id, None)
                 metrics.errors.labels(

@@ -30,6 +30,7 @@ class Conversation:
         self._out = outbox
         self._items: dict[str, ConversationItem] = {}
         self._audio: dict[str, tuple[int, str]] = {}  # generated item → (ms, transcript)
+        self._unshown: dict[str, str] = {}  # user audio item → transcript for the responder
 
     def __bool__(self) -> bool:
         return bool(self._items)
@@ -96,8 +97,12 @@ class Conversation:
             )
         )
 
-    def complete_transcript(self, item_id: str, text: str) -> None:
-        """The transcript of a user audio turn is final: store it and send ``item.done``."""
+    def complete_transcript(self, item_id: str, text: str | None) -> None:
+        """A user audio turn is complete: store its transcript and send ``item.done``.
+
+        ``text`` is None when the client did not ask for transcription (the item's
+        ``transcript`` stays null); ``item.done`` is then sent at once, at the commit.
+        """
         item = self._items.get(item_id)
         if not isinstance(item, UserMessage):
             return
@@ -110,6 +115,25 @@ class Conversation:
                 event_id=self._out.event_id(), previous_item_id=self.previous(item_id), item=done
             )
         )
+
+    def keep_for_responder(self, item_id: str, text: str) -> None:
+        """The transcript of a user audio turn the client did not ask to see.
+
+        The item the client sees keeps ``transcript: null``; :meth:`for_responder` fills it.
+        """
+        if isinstance(self._items.get(item_id), UserMessage):
+            self._unshown[item_id] = text
+
+    def for_responder(self, item: ConversationItem) -> ConversationItem:
+        """``item`` as the responder reads it: with a transcript kept only for it, if any."""
+        text = self._unshown.get(item.id) if item.id is not None else None
+        if text is None or not isinstance(item, UserMessage):
+            return item
+        content = [
+            part.model_copy(update={"transcript": text}) if isinstance(part, InputAudio) else part
+            for part in item.content
+        ]
+        return item.model_copy(update={"content": content})
 
     def record_generated(self, item_id: str, audio_ms: int, transcript: str) -> None:
         """Remember what a response produced for its item (truncation clamps to it)."""
@@ -166,6 +190,7 @@ class Conversation:
         """``conversation.item.delete``. Raises InvalidEvent for an unknown item."""
         self.find(item_id)
         del self._items[item_id]
+        self._unshown.pop(item_id, None)
         self._out.send(ev.ConversationItemDeleted(event_id=self._out.event_id(), item_id=item_id))
 
     def truncate(self, event: ConversationItemTruncate) -> None:

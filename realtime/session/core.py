@@ -20,6 +20,22 @@ finals), :mod:`~realtime.session.transcription` (user transcripts and their extr
 :mod:`~realtime.session.conversation` (items) and :mod:`~realtime.session.responses` (the
 response lifecycle and the responder seam). Turn taking follows the reference
 (``../shared/reference/realtime-protocol.md`` §7–§10).
+
+Input transcription is on in a transcription session, and in a realtime session only when
+``audio.input.transcription`` is set (its default, null, means off, as in OpenAI's API). Each
+user turn is, from its start to its final (a ``session.update`` applies from the next turn):
+
+* transcribed for the client: ``conversation.item.input_audio_transcription.*`` events (and
+  the voxgate extras asked for), then ``conversation.item.done`` with the transcript;
+* transcribed for the responder only (transcription off, but
+  :attr:`Capabilities.reads_transcripts`): its audio and final are decoded (no partials),
+  nothing of the text is sent, and the reply request carries the transcript;
+* not transcribed (transcription off and nobody reads it): no ASR command at all.
+
+In the last two cases ``conversation.item.done`` follows ``conversation.item.added`` at the
+commit, with ``transcript`` null. ``include: ["item.input_audio_transcription.logprobs"]``
+adds the final's token logprobs to ``…transcription.completed``; it is refused (an
+``error``, see :meth:`Session.receive_client_event`) when the ASR engine cannot give them.
 """
 
 from __future__ import annotations
@@ -35,6 +51,7 @@ from protocol import (
     ConversationItemDelete,
     ConversationItemRetrieve,
     ConversationItemTruncate,
+    ErrorCode,
     ErrorType,
     InputAudioBufferAppend,
     InputAudioBufferClear,
@@ -68,7 +85,7 @@ from realtime.session.outbox import Outbox
 from realtime.session.replies import ReplyPart
 from realtime.session.responses import ResponseHooks, Responses
 from realtime.session.transcription import Transcriptions
-from realtime.session.turns import TurnCallbacks, Turns
+from realtime.session.turns import Transcribing, TurnCallbacks, Turns
 
 if TYPE_CHECKING:
     from realtime.inference.annotation import Annotation
@@ -78,6 +95,8 @@ SEMANTIC_VAD_SILENCE_MS = {"low": 1_500, "medium": 800, "auto": 800, "high": 400
 eagerness maps to documented silence lengths; OpenAI's max timeouts are 8/4/2 s)."""
 SESSION_TTL_S = 3_600
 """``expires_at`` = creation + this (the maximum session length)."""
+LOGPROBS = "item.input_audio_transcription.logprobs"
+"""The ``include`` entry that asks for transcription logprobs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +109,10 @@ class Capabilities:
         embedder: A speaker embedder is loaded (speaker labels need one).
         speculative_asr: The transcriber can decode finals ahead of time.
         reads_transcripts: The responder reads user transcripts, so a response waits for
-            the latest turn's final transcript before asking for a reply.
+            the latest turn's final transcript before asking for a reply (user turns are
+            transcribed even when the client did not ask for transcription).
+        asr_logprobs: The transcriber gives token logprobs with its finals (``include``
+            may ask for them).
     """
 
     tts: bool = True
@@ -98,6 +120,7 @@ class Capabilities:
     embedder: bool = False
     speculative_asr: bool = False
     reads_transcripts: bool = False
+    asr_logprobs: bool = False
 
 
 class Session:
@@ -111,6 +134,9 @@ class Session:
 
     After every ``receive_*`` call the caller must drain :meth:`events_to_send` to the
     client and execute :meth:`commands`, in that order.
+
+    A ``config`` asking for logprobs the transcriber cannot give starts without them, and an
+    ``error`` (``param`` ``session.include``) follows the creation events.
     """
 
     def __init__(
@@ -123,12 +149,16 @@ class Session:
     ) -> None:
         self._out = Outbox(ids)
         self._can = capabilities
-        self.config: RealtimeSession | TranscriptionSession = config.model_copy(
-            update={"id": ids("sess"), "expires_at": int(created_at) + SESSION_TTL_S}
-        )
+        refused = self._refused_include(config)
+        server_owned = {"id": ids("sess"), "expires_at": int(created_at) + SESSION_TTL_S}
+        if refused is not None:
+            server_owned["include"] = None
+        self.config: RealtimeSession | TranscriptionSession = config.model_copy(update=server_owned)
         self._input = InputTimeline()
         self._conversation = Conversation(self._out)
-        self._transcripts = Transcriptions(self._out, self._conversation, lambda: self.extras)
+        self._transcripts = Transcriptions(
+            self._out, self._conversation, lambda: self.extras, lambda: self.wants_logprobs
+        )
         self._latest_user_item: str | None = None
         self._turns = Turns(
             self._out,
@@ -160,6 +190,8 @@ class Session:
             self._out.send(
                 ev.ConversationCreated(event_id=self._out.event_id(), conversation=conversation)
             )
+        if refused is not None:
+            self.receive_invalid_event(refused)
         self._turns.set_vad(self.vad_options)
         self._out.command(ConfigureVAD(self._turns.detector_options()))
 
@@ -188,6 +220,23 @@ class Session:
         return self._turns.detector_options()
 
     @property
+    def transcribes(self) -> bool:
+        """The client gets input transcription (its events) for the next user turn.
+
+        Always in a transcription session; in a realtime session when
+        ``audio.input.transcription`` is set (null, the default, means off).
+        """
+        return (
+            isinstance(self.config, TranscriptionSession)
+            or self.config.audio.input.transcription is not None
+        )
+
+    @property
+    def wants_logprobs(self) -> bool:
+        """``include`` asks for the token logprobs of input transcriptions."""
+        return LOGPROBS in (self.config.include or ())
+
+    @property
     def extras(self) -> VoxgateTranscriptionOptions:
         """The session's opt-in transcription extras (all off unless the client set them)."""
         transcription = self.config.audio.input.transcription
@@ -208,7 +257,11 @@ class Session:
     # --- client events and audio -----------------------------------------------------------
 
     def receive_client_event(self, event: ClientEvent) -> None:
-        """Handle one parsed client event."""
+        """Handle one parsed client event; a mistake becomes an ``error`` with its event_id.
+
+        A ``session.update`` that cannot apply changes nothing (all or nothing), e.g. one
+        asking for logprobs the transcriber cannot give (``param`` ``session.include``).
+        """
         try:
             self._handle(event)
         except InvalidEvent as exc:
@@ -310,12 +363,18 @@ class Session:
 
     # --- wiring between the parts ------------------------------------------------------------
 
-    def _start_transcript(self, item_id: str) -> None:
+    def _start_transcript(self, item_id: str) -> Transcribing:
+        """Start transcribing utterance ``item_id`` as far as anyone needs its text."""
+        shown = self.transcribes
+        if not (shown or self._can.reads_transcripts):
+            return Transcribing.NO
+        self._transcripts.start(item_id, shown=shown)
         extras = self.extras
         tags = (extras.non_speech_tags or extras.audio_tag_events) and self._can.tagger
         speakers = extras.speaker_segments and self._can.embedder
         options = self._asr_options(verbatim=tags)  # fillers and annotations, for the tagger
         self._out.command(StartTranscript(item_id, options, tags=tags, speakers=speakers))
+        return Transcribing.LIVE if shown else Transcribing.FINAL
 
     def _asr_options(self, *, verbatim: bool) -> ASROptions:
         """Recognition options from the configuration (language and prompt when set)."""
@@ -327,17 +386,23 @@ class Session:
         return ASROptions(verbatim=verbatim)
 
     def _commit_item(self, item_id: str, seconds: float, speculation: int | None) -> None:
-        """Announce a committed user audio item and start its final transcription."""
+        """Announce a committed user audio item and start its final transcription, if any.
+
+        An item whose transcript the client will not see is done at once (transcript null).
+        """
         previous = self._conversation.last_id()
         self._latest_user_item = item_id
-        self._transcripts.begin(item_id, seconds)
+        pending = self._transcripts.commit(item_id, seconds)
         self._out.send(
             ev.InputAudioBufferCommitted(
                 event_id=self._out.event_id(), previous_item_id=previous, item_id=item_id
             )
         )
         self._conversation.add_user_audio(item_id)
-        self._out.command(FinalizeTranscript(item_id, speculation))
+        if pending is None or not pending.shown:
+            self._conversation.complete_transcript(item_id, None)
+        if pending is not None:
+            self._out.command(FinalizeTranscript(item_id, speculation))
 
     def _barge_in(self) -> None:
         td = self.config.audio.input.turn_detection
@@ -357,6 +422,17 @@ class Session:
     # --- session ---------------------------------------------------------------------------
 
     def _update_session(self, event: SessionUpdate) -> None:
+        """``session.update``: merge the update into the configuration and announce it.
+
+        An update that cannot apply changes nothing (all or nothing): the ``error`` names
+        the first problem. That includes asking for logprobs
+        (``include: ["item.input_audio_transcription.logprobs"]``) when the transcriber
+        cannot give them (``param`` ``session.include``). Transcription settings apply
+        from the next user turn.
+
+        Raises:
+            InvalidEvent: The update cannot apply.
+        """
         old_format = self.config.audio.input.format.type
         current = self.config
         if event.session.type != current.type and self._pristine():
@@ -366,7 +442,11 @@ class Session:
                 TranscriptionSession if event.session.type == "transcription" else RealtimeSession
             )
             current = fresh_kind(id=current.id, expires_at=current.expires_at)
-        self.config = merge_session(current, event.session)
+        merged = merge_session(current, event.session)
+        refused = self._refused_include(merged)
+        if refused is not None:
+            raise refused
+        self.config = merged
         if self.config.audio.input.format.type != old_format:
             self._input.reset_resampler()
         if self._turns.set_vad(self.vad_options):
@@ -376,3 +456,16 @@ class Session:
     def _pristine(self) -> bool:
         """No audio, items or responses yet: the session kind may still change."""
         return self._turns.pristine and not self._conversation and not self._responses.started
+
+    def _refused_include(
+        self, config: RealtimeSession | TranscriptionSession
+    ) -> InvalidEvent | None:
+        """Why ``config``'s ``include`` cannot be served (logprobs without an engine for them)."""
+        if LOGPROBS not in (config.include or ()) or self._can.asr_logprobs:
+            return None
+        return InvalidEvent(
+            f"Invalid value in 'session.include': '{LOGPROBS}' is not supported: the "
+            "transcription engine does not provide logprobs.",
+            code=ErrorCode.INVALID_VALUE,
+            param="session.include",
+        )

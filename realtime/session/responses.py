@@ -196,15 +196,20 @@ class Responses:
         )
 
     def _context(self, params: ResponseCreateParams) -> tuple[ConversationItem, ...]:
-        """The conversation, or an out-of-band response's own input (references resolved)."""
+        """The conversation, or an out-of-band response's own input (references resolved).
+
+        User audio items carry their transcripts even when the client did not ask to see
+        them (:meth:`~realtime.session.conversation.Conversation.for_responder`).
+        """
+        view = self._conversation.for_responder
         if params.conversation != "none" or params.input is None:
-            return tuple(self._conversation)
+            return tuple(view(item) for item in self._conversation)
         items: list[ConversationItem] = []
         for entry in params.input:
             if isinstance(entry, ItemReference):
                 found = self._conversation.get(entry.id)
                 if found is not None:
-                    items.append(found)
+                    items.append(view(found))
             else:
                 items.append(entry)
         return tuple(items)

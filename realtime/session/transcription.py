@@ -1,8 +1,16 @@
-"""Transcripts of user audio items: partials, finals with their extras, failures."""
+"""Transcripts of user audio items: partials, finals with their extras, failures.
+
+An utterance is transcribed *for the client* (its ``conversation.item.input_audio_
+transcription.*`` events and voxgate extras are sent) or only *for the responder* (the
+session's transcription is off but the responder reads transcripts: the text reaches the
+conversation's responder view and nothing is sent). Which one is decided when the utterance
+starts (:meth:`Transcriptions.start`) and holds until its final.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engines.base import Transcript, TranscriptDelta
@@ -21,6 +29,19 @@ if TYPE_CHECKING:
     from realtime.inference.annotation import Annotation
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A committed item whose final transcript is on its way.
+
+    Attributes:
+        seconds: Its audio's length.
+        shown: Its transcription events go to the client (else only the responder reads it).
+    """
+
+    seconds: float
+    shown: bool
+
+
 class Transcriptions:
     """The user items being transcribed, and the events their results become.
 
@@ -28,6 +49,7 @@ class Transcriptions:
         outbox: Where events go.
         conversation: Where finished transcripts are stored.
         extras: The session's opt-in transcription extras, as they are now.
+        logprobs: The session asks for token logprobs on ``completed`` (``include``).
     """
 
     def __init__(
@@ -35,23 +57,48 @@ class Transcriptions:
         outbox: Outbox,
         conversation: Conversation,
         extras: Callable[[], VoxgateTranscriptionOptions],
+        logprobs: Callable[[], bool],
     ) -> None:
         self._out = outbox
         self._conversation = conversation
         self._extras = extras
-        self._pending: dict[str, float] = {}  # item id → audio seconds
+        self._logprobs = logprobs
+        self._utterance: tuple[str, bool] | None = None  # (item id, shown) being transcribed
+        self._pending: dict[str, Pending] = {}
 
     def pending(self, item_id: str | None) -> bool:
         """The final transcript of ``item_id`` is still to come."""
         return item_id in self._pending
 
-    def begin(self, item_id: str, seconds: float) -> None:
-        """A committed item's final transcript is on its way (``seconds`` of audio)."""
-        self._pending[item_id] = seconds
+    def start(self, item_id: str, *, shown: bool) -> None:
+        """Utterance ``item_id`` begins to be transcribed, for the client if ``shown``."""
+        self._utterance = (item_id, shown)
+
+    def commit(self, item_id: str, seconds: float) -> Pending | None:
+        """Item ``item_id`` (``seconds`` of audio) is committed: its final is on its way.
+
+        Returns:
+            How it is transcribed; None when it is not (no :meth:`start` for it).
+        """
+        if self._utterance is None or self._utterance[0] != item_id:
+            return None
+        pending = Pending(seconds, shown=self._utterance[1])
+        self._utterance = None
+        self._pending[item_id] = pending
+        return pending
+
+    def _shown(self, item_id: str, *, live: bool) -> bool:
+        if live:
+            return self._utterance == (item_id, True)
+        pending = self._pending.get(item_id)
+        return pending is not None and pending.shown
 
     def receive_delta(self, item_id: str, delta: TranscriptDelta, *, live: bool) -> None:
-        """An append-only partial for a committed item, or (``live``) the turn in progress."""
-        if live or item_id in self._pending:
+        """An append-only partial for a committed item, or (``live``) the turn in progress.
+
+        Sent only for an utterance transcribed for the client.
+        """
+        if self._shown(item_id, live=live):
             self._out.send(
                 ev.InputAudioTranscriptionDelta(
                     event_id=self._out.event_id(), item_id=item_id, delta=delta.text
@@ -63,14 +110,23 @@ class Transcriptions:
     ) -> bool:
         """The final transcript, with the extras the session asked for; False if unwanted.
 
+        For an utterance transcribed only for the responder, nothing is sent: the text is
+        kept in the conversation's responder view. Otherwise the ``completed`` event carries
+        the transcript, its duration usage, and (``include`` asks for
+        ``item.input_audio_transcription.logprobs``) the tokens' logprobs, as the engine gave
+        them (null when it gave none); ``conversation.item.done`` follows.
+
         With an annotation (opt-in options in ``extras``): a ``…transcription.segment``
         event carries the speaker (``speaker_segments``), ``voxgate.…audio_tag`` events the
         non-speech sounds (``audio_tag_events``), and the ``completed`` transcript has the
         tags and prosody marks inline (``non_speech_tags``) plus the ``voxgate`` annotation.
         """
-        seconds = self._pending.pop(item_id, None)
-        if seconds is None:
+        pending = self._pending.pop(item_id, None)
+        if pending is None:
             return False  # cleared or deleted meanwhile
+        if not pending.shown:
+            self._conversation.keep_for_responder(item_id, transcript.text)
+            return True
         text, extension = transcript.text, None
         if annotation is not None:
             text, extension = self._annotate(item_id, transcript, annotation)
@@ -79,12 +135,22 @@ class Transcriptions:
                 event_id=self._out.event_id(),
                 item_id=item_id,
                 transcript=text,
-                usage=ev.TranscriptionDurationUsage(seconds=round(seconds, 3)),
+                usage=ev.TranscriptionDurationUsage(seconds=round(pending.seconds, 3)),
+                logprobs=self._logprobs_of(transcript),
                 voxgate=extension,
             )
         )
         self._conversation.complete_transcript(item_id, text)
         return True
+
+    def _logprobs_of(self, transcript: Transcript) -> list[ev.LogProb] | None:
+        """The ``logprobs`` field: the transcript's tokens when included, else None."""
+        if not self._logprobs() or transcript.logprobs is None:
+            return None
+        return [
+            ev.LogProb(token=t.token, logprob=t.logprob, bytes=list(t.bytes))
+            for t in transcript.logprobs
+        ]
 
     def _annotate(
         self, item_id: str, transcript: Transcript, annotation: Annotation
@@ -133,9 +199,15 @@ class Transcriptions:
             )
 
     def receive_failure(self, item_id: str, message: str) -> bool:
-        """Transcription of a user item failed; False if the item was no longer wanted."""
-        if self._pending.pop(item_id, None) is None:
+        """Transcription of a user item failed; False if the item was no longer wanted.
+
+        ``…transcription.failed`` is sent only for an utterance transcribed for the client.
+        """
+        pending = self._pending.pop(item_id, None)
+        if pending is None:
             return False
+        if not pending.shown:
+            return True
         error = ev.TranscriptionError(
             type=ErrorType.TRANSCRIPTION, code=ErrorCode.AUDIO_UNINTELLIGIBLE, message=message
         )

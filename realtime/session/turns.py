@@ -4,12 +4,14 @@ Also the partial cadence and speculative finals: during a user turn the transcri
 turn's audio as VAD results arrive, a partial transcript is asked for after every
 :data:`PARTIAL_EVERY_MS` of new audio, and when the VAD reports a PAUSE (the speaker has been
 silent for a moment) the final is decoded ahead of time (``SpeculateFinal``); if the turn
-then ends with no RESUME, its final reuses that decode.
+then ends with no RESUME, its final reuses that decode. A turn nobody needs the text of
+(``start_transcript`` says so) sends no transcriber command at all.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -44,13 +46,26 @@ Commit = Callable[[str, float, int | None], None]
 """``commit(item_id, seconds, speculation)``: a user turn's audio is complete."""
 
 
+class Transcribing(enum.Enum):
+    """How a user turn is transcribed."""
+
+    NO = "no"
+    """Nobody needs its text: no transcriber command at all."""
+    FINAL = "final"
+    """Only its final is needed (a responder reads it; the client does not): no partials."""
+    LIVE = "live"
+    """The client sees it: partials as the turn goes, then the final."""
+
+
 @dataclass
 class _Turn:
     item_id: str
     start: int  # first sample of the turn (prefix padding applied)
-    fed_upto: int  # audio up to here has gone to the transcriber
+    fed_upto: int  # the turn's audio up to here (went to the transcriber, if transcribed)
     partial_at: int  # sample at the last partial request
     speculation: int | None = None  # token of the speculative final for the current pause
+    transcribed: bool = True  # the transcriber gets the turn's audio
+    partials: bool = True  # … and is asked for partials (someone sees them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +73,8 @@ class TurnCallbacks:
     """What turn taking asks of the rest of the session.
 
     Attributes:
-        start_transcript: A new utterance begins (``item_id``).
+        start_transcript: A new utterance begins (``item_id``); returns how it is
+            transcribed (:class:`Transcribing`).
         commit: A user turn's audio is complete (see :data:`Commit`).
         speech_started: The user started speaking (barge-in).
         turn_ended: A VAD turn ended (False) or the idle timeout fired (True): the moment
@@ -66,7 +82,7 @@ class TurnCallbacks:
         server_vad: The turn detection in force, when it is ``server_vad``.
     """
 
-    start_transcript: Callable[[str], None]
+    start_transcript: Callable[[str], Transcribing]
     commit: Commit
     speech_started: Callable[[], None]
     turn_ended: Callable[[bool], None]
@@ -148,7 +164,7 @@ class Turns:
         self._trim()
 
     def _speculate(self, turn: _Turn) -> None:
-        if not self._speculative:
+        if not (self._speculative and turn.transcribed):
             return
         self._speculations += 1
         turn.speculation = self._speculations
@@ -166,15 +182,21 @@ class Turns:
                 item_id=item_id,
             )
         )
-        self._on.start_transcript(item_id)
+        transcribing = self._on.start_transcript(item_id)
+        self._turn.transcribed = transcribing is not Transcribing.NO
+        self._turn.partials = transcribing is Transcribing.LIVE
         self._on.speech_started()
 
     def _feed_turn(self, upto: int) -> None:
         turn = self._turn
         assert turn is not None
         if upto > turn.fed_upto:
-            self._out.command(FeedTranscriber(turn.item_id, self._input.audio(turn.fed_upto, upto)))
+            if turn.transcribed:
+                chunk = self._input.audio(turn.fed_upto, upto)
+                self._out.command(FeedTranscriber(turn.item_id, chunk))
             turn.fed_upto = upto
+        if not turn.partials:
+            return
         if turn.fed_upto - turn.partial_at >= PARTIAL_EVERY_MS * SAMPLES_PER_MS:
             turn.partial_at = turn.fed_upto
             if turn.speculation is None:  # no partials during a pause: the final is decoding
@@ -223,8 +245,8 @@ class Turns:
                 item_id=item_id,
             )
         )
-        self._on.start_transcript(item_id)
-        self._out.command(FeedTranscriber(item_id, self._input.audio(start, upto)))
+        if self._on.start_transcript(item_id) is not Transcribing.NO:
+            self._out.command(FeedTranscriber(item_id, self._input.audio(start, upto)))
         self._on.commit(item_id, (upto - start) / SAMPLE_RATE, None)
         self._on.turn_ended(True)
 
@@ -264,15 +286,15 @@ class Turns:
                 param=None,
             )
         item_id = self._out.ids("item")
-        self._on.start_transcript(item_id)
-        self._out.command(FeedTranscriber(item_id, self._input.audio(start, end)))
+        if self._on.start_transcript(item_id) is not Transcribing.NO:
+            self._out.command(FeedTranscriber(item_id, self._input.audio(start, end)))
         self._manual_start = end
         self._on.commit(item_id, length_ms / 1000, None)
 
     def clear(self) -> None:
         """``input_audio_buffer.clear``: drop the turn in progress and uncommitted audio."""
         if self._turn is not None:
-            self._out.command(CancelTranscript(self._turn.item_id))
+            self._cancel_transcript(self._turn)
             self._turn = None
         self._manual_start = self._input.end
         self._out.send(ev.InputAudioBufferCleared(event_id=self._out.event_id()))
@@ -287,9 +309,13 @@ class Turns:
             return False
         self.vad = options
         if self._turn is not None:
-            self._out.command(CancelTranscript(self._turn.item_id))
+            self._cancel_transcript(self._turn)
             self._manual_start = self._turn.start
             self._turn = None
         elif options is None:
             self._manual_start = self._input.end
         return True
+
+    def _cancel_transcript(self, turn: _Turn) -> None:
+        if turn.transcribed:
+            self._out.command(CancelTranscript(turn.item_id))

@@ -106,8 +106,8 @@ def test_short_window_is_used_and_transcribes_as_well(asr_base, testdata):
         audio = int16_to_float32(load_pcm(testdata / clip))
         references.append((testdata / clip).with_suffix(".txt").read_text())
         options = {"language": "en", "prompt": None, "beam_size": 5, "greedy_only": True}
-        full, _, _ = asr_base.decode(audio, **options)
-        short, _, _ = asr_base.decode(audio, **options, window=SHORT_WINDOW)
+        full = asr_base.decode(audio, **options).segments
+        short = asr_base.decode(audio, **options, window=SHORT_WINDOW).segments
         assert asr_base.model.last_window_frames == SHORT_WINDOW.frames(len(audio) // 160)
         full_texts.append(" ".join(s.text for s in full))
         short_texts.append(" ".join(s.text for s in short))

@@ -7,7 +7,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engines.asr.guards import cut_repetition, is_stock_hallucination, segment_is_trustworthy
+from engines.asr.guards import (
+    cut_repetition,
+    echoes_prompt,
+    is_stock_hallucination,
+    segment_is_trustworthy,
+)
 from engines.asr.incremental import StreamingOptions, StreamingWhisper
 from engines.audio import load_pcm
 from engines.base import ASROptions, AudioChunk, Word
@@ -55,10 +60,8 @@ def test_streaming_matches_batch_on_the_clip_set(base_streaming, testdata):
         audio = load_pcm(testdata / clip)
         reference = (testdata / clip).with_suffix(".txt").read_text()
         deltas, final = stream(base_streaming, audio, every_s=1.5)
-        joined = "".join(deltas)
         if len(audio) > 5 * 16_000:  # shorter clips may end before two partials agree
             assert deltas, clip
-        assert final.text.startswith(joined), (clip, joined, final.text)
         assert final.language == "en"
         if clip.startswith("deepspeech/LDC93S1"):
             # LDC93S1 (TIMIT) is beyond Whisper base even in batch: WER 0.27-0.45 there, a
@@ -75,11 +78,13 @@ def test_streaming_matches_batch_on_the_clip_set(base_streaming, testdata):
 
 
 @pytest.mark.model
-def test_tiny_partials_base_final_keep_the_prefix_contract(tiny_then_base, testdata):
+def test_tiny_partials_base_final_is_the_final_models_own_decode(tiny_then_base, testdata):
     audio = load_pcm(testdata / "openai-whisper/jfk.flac")
     deltas, final = stream(tiny_then_base, audio, every_s=0.5, start=123_456)
     assert len(deltas) >= 5  # words arrive while the speaker talks
-    assert final.text.startswith("".join(deltas))
+    alone = tiny_then_base.open_stream(ASROptions())
+    alone.feed(AudioChunk(audio, 123_456))
+    assert final.text == alone.finalize().text  # the partials did not shape the final
     reference = (testdata / "openai-whisper/jfk.txt").read_text()
     assert wer(reference, final.text) <= 0.10, final.text
     # times are on the session timeline, offset by the first chunk's start
@@ -105,9 +110,9 @@ def test_long_utterance_is_trimmed_and_stays_accurate(tiny_then_base, testdata):
     assert s._offset > 0  # the window was trimmed
     assert widest <= 12.0 + 1.5  # and never grew past the hard bound (+ one cadence)
     final = s.finalize()
-    assert final.text.startswith("".join(deltas))
     batch = engine.transcribe(audio, ASROptions()).text
-    assert wer(batch, final.text) <= 0.25, (batch, final.text)
+    assert wer(batch, "".join(deltas)) <= 0.3, (batch, deltas)
+    assert wer(batch, final.text) <= 0.1, (batch, final.text)
 
 
 @pytest.mark.model
@@ -161,7 +166,20 @@ def test_cut_repetition():
         "I think that I think that"
     )
     assert cut("thank you thank you so much") == "thank you thank you so much"
+    assert cut("150 joules is enough to kill you 150 joules is enough to kill you") == (
+        "150 joules is enough to kill you"
+    )
     assert cut("") == ""
+
+
+def test_echoes_prompt():
+    prompt = "We spoke about the invoice. Please send it to accounting by Friday."
+    assert echoes_prompt(["Please", "send", "it", "to", "accounting"], prompt)
+    assert not echoes_prompt(["Please", "send", "it"], "")
+    assert not echoes_prompt(["Yes", "please"], prompt)  # too short to tell
+    assert not echoes_prompt(
+        ["Send", "the", "report", "to", "the", "finance", "team", "today"], prompt
+    )
 
 
 def test_stock_hallucinations():
@@ -183,15 +201,39 @@ def test_segment_trust():
     assert not segment_is_trustworthy(seg(0.1, -0.3, ratio=3.0))
 
 
-def test_final_words_after_committed_ones_are_aligned_by_content():
-    from engines.asr.incremental import _after_committed
+def test_left_context_words_and_a_repeated_copy_of_them_are_dropped():
+    from engines.asr.incremental import _after, _Heard
 
-    committed = _words("ask not what your country can do for you ask you can do for your")
-    final = _words(
-        "ask not what your country can do for you, ask what you can do for your country."
+    def heard(spec):  # "word@start-end"
+        out = []
+        for item in spec.split():
+            text, times = item.split("@")
+            start, end = (float(t) for t in times.split("-"))
+            out.append(_Heard(Word(f" {text}", start, end, 0.9)))
+        return out
+
+    decoded = heard("from@0.2-0.4 a@0.4-0.5 certain@0.5-0.8 height@0.8-1.1 then@3.2-3.5")
+    assert [h.text for h in _after(decoded, 3.0)] == [" then"]
+    twice = heard(
+        "a@0.4-0.5 certain@0.5-0.8 height@0.8-1.1 a@3.1-3.2 certain@3.2-3.4 height@3.4-3.7"
     )
-    assert [w.text.strip() for w in _after_committed(committed, final)] == ["country."]
-    # no overlap at all: by time
-    assert (
-        _after_committed(_words("hello"), _words("goodbye friend")) == _words("goodbye friend")[1:]
-    )
+    assert _after(twice, 3.0) == []  # Whisper wrote the context again after the boundary
+    once = heard("height@0.8-1.1 height@3.1-3.5")
+    assert [h.text for h in _after(once, 3.0)] == [" height"]  # one word may be said twice
+
+
+def test_trailing_guesses_and_unsure_words_in_silence_are_dropped():
+    from engines.asr.incremental import _Heard, _without_trailing_noise
+
+    rng = np.random.default_rng(0)
+    speech = (rng.standard_normal(16_000) * 3000).astype(np.int16)
+    audio = np.concatenate([speech, np.zeros(8000, np.int16)])  # 1 s of noise-like speech
+
+    def word(text, start, end, p):
+        return _Heard(Word(f" {text}", start, end, p))
+
+    said = [word("to", 0.2, 0.5, 0.9), word("be", 0.5, 0.9, 0.95)]
+    assert _without_trailing_noise([*said, word("So", 1.1, 1.4, 0.3)], audio, 0.0) == said
+    assert _without_trailing_noise([*said, word("So", 0.6, 0.95, 0.05)], audio, 0.0) == said
+    kept = [*said, word("Phil", 0.7, 0.95, 0.3)]  # unsure but in loud audio: kept
+    assert _without_trailing_noise(kept, audio, 0.0) == kept

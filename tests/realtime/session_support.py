@@ -1,19 +1,33 @@
-"""A sans-I/O session whose replies come at once from a scripted responder.
+"""A sans-I/O session whose replies come at once from a scripted responder, and helpers.
 
 The runner iterates the responder's stream asynchronously; these tests answer each
 ``GenerateReply`` synchronously with the same ``say``/``echo`` text, so a test sees what a
-client sees without an event loop.
+client sees without an event loop. :func:`make`, :func:`send`, :func:`append` and
+:func:`drain` drive one like a client, checking every event against the official SDK.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
+import numpy as np
+from openai.types.realtime import RealtimeServerEvent
+from pydantic import TypeAdapter
+
+from protocol import EXTENSION_PREFIX, RealtimeSession, dump_server_event, parse_client_event
 from realtime.responders.scripted import echo_text, say_text, scripted_parts
 from realtime.session import Capabilities, Session
 from realtime.session.commands import Command, GenerateReply
+from realtime.session.ids import SequentialIds
 
 TEXTS = {"say": say_text, "echo": echo_text}
+SDK = TypeAdapter(RealtimeServerEvent)
+TRANSCRIBED = RealtimeSession.model_validate(
+    {"audio": {"input": {"transcription": {"model": "whisper-1"}}}}
+)
+"""A realtime session that asks for input transcription (off by default)."""
 
 
 class InlineReplies(Session):
@@ -57,3 +71,42 @@ class InlineReplies(Session):
         self._answer_replies()
         out, self._held = self._held, []
         return out
+
+
+def make(config: Any = None, **kwargs: Any) -> InlineReplies:
+    """A drained :class:`InlineReplies` (default: a default realtime session, ``say``)."""
+    s = InlineReplies(
+        config or RealtimeSession(), ids=SequentialIds(), created_at=1_000.0, **kwargs
+    )
+    drain(s)
+    return s
+
+
+def drain(s: Session) -> tuple[list, list]:
+    """The session's events and commands; every event is checked valid for the SDK."""
+    events = s.events_to_send()
+    for event in events:  # every event is valid for the official SDK (ours: for our model)
+        wire = dump_server_event(event)
+        assert wire is not None  # every event exists in the GA dialect
+        if event.type.startswith(EXTENSION_PREFIX):
+            type(event).model_validate_json(wire)
+        else:
+            SDK.validate_json(wire)
+    return events, s.commands()
+
+
+def types(events: list) -> list[str]:
+    """The events' types."""
+    return [e.type for e in events]
+
+
+def send(s: Session, payload: dict) -> tuple[list, list]:
+    """Send one client event (GA JSON); what came out (see :func:`drain`)."""
+    s.receive_client_event(parse_client_event(json.dumps(payload)))
+    return drain(s)
+
+
+def append(s: Session, seconds: float, rate: int = 24_000) -> tuple[list, list]:
+    """Append ``seconds`` of a pcm16 tone at ``rate``; what came out."""
+    pcm = (np.sin(np.arange(int(rate * seconds)) / 5) * 3000).astype("<i2").tobytes()
+    return send(s, {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()})

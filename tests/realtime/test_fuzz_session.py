@@ -151,6 +151,7 @@ SESSION_FIELDS = st.fixed_dictionaries(
         "instructions": st.text(max_size=20),
         "output_modalities": st.sampled_from([["audio"], ["text"]]),
         "audio": st.fixed_dictionaries({}, optional={"input": AUDIO_INPUT, "output": AUDIO_OUTPUT}),
+        "include": st.none() | st.just(["item.input_audio_transcription.logprobs"]),
     },
 )
 JUNK = st.recursive(
@@ -596,9 +597,8 @@ def _machine(responder: Any = "say", *, manual: bool = False) -> SessionMachine:
     machine = SessionMachine()
     machine.start(kind="realtime", responder=responder, has_tts=True)
     if manual:
-        machine.session_update(
-            fields={"audio": {"input": {"turn_detection": None}}}, kind="current", event_id=None
-        )
+        manual = {"turn_detection": None, "transcription": {"model": "whisper-1"}}
+        machine.session_update(fields={"audio": {"input": manual}}, kind="current", event_id=None)
     return machine
 
 

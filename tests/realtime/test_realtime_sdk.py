@@ -94,6 +94,8 @@ async def events(conn, adapter=GA_EVENTS) -> AsyncIterator:
 
 
 VAD = {"type": "server_vad", "silence_duration_ms": 800, "create_response": False}
+WHISPER = {"transcription": {"model": "whisper-1"}}
+"""``audio.input`` asking for input transcription (a realtime session's default is off)."""
 
 
 async def transcribe_stream(conn, payload, *, bytes_per_chunk, pace, adapter=GA_EVENTS):
@@ -145,7 +147,7 @@ async def test_ga_sdk_transcribes_jfk_in_real_time(server, testdata):
     payload = pcm24(testdata, "openai-whisper/jfk.flac").tobytes()
     async with server.client().realtime.connect(model="gpt-realtime") as conn:
         await conn.session.update(
-            session={"type": "realtime", "audio": {"input": {"turn_detection": VAD}}}
+            session={"type": "realtime", "audio": {"input": {"turn_detection": VAD, **WHISPER}}}
         )
         seen, deltas, finals, committed = await transcribe_stream(
             conn, payload, bytes_per_chunk=48 * CHUNK_MS, pace=CHUNK_MS / 1000
@@ -288,7 +290,7 @@ async def test_manual_commit_and_empty_commit(server, testdata):
     payload = pcm24(testdata, "asterisk/agent-pass.wav", tail_s=0.2).tobytes()
     async with server.client().realtime.connect(model="gpt-realtime") as conn:
         await conn.session.update(
-            session={"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+            session={"type": "realtime", "audio": {"input": {"turn_detection": None, **WHISPER}}}
         )
         await conn.input_audio_buffer.commit(event_id="empty-1")
         await stream_audio(conn, payload, bytes_per_chunk=48 * 200, pace=0.0)
@@ -351,11 +353,12 @@ async def test_bad_input_gets_errors_and_the_session_carries_on(server, testdata
             pass
         assert reply["error"]["event_id"] == "big"
         # the same connection still transcribes
+        manual = {"turn_detection": None, **WHISPER}
         await ws.send(
             json.dumps(
                 {
                     "type": "session.update",
-                    "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
+                    "session": {"type": "realtime", "audio": {"input": manual}},
                 }
             )
         )

@@ -62,7 +62,8 @@ async def test_partials_coalesce_and_finals_are_never_dropped():
             + [FinalizeTranscript("item_1")]
         ):
             runner._dispatch(command)
-        session._transcripts.begin("item_1", 0.1)  # as if the session had committed the item
+        session._transcripts.start("item_1", shown=True)  # as if the session had started
+        session._transcripts.commit("item_1", 0.1)  # and committed the item
         await asyncio.wait_for(completed.wait(), 10)
         runner.stop()
         await asyncio.wait_for(task, 10)

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
-import numpy as np
 import pytest
-from openai.types.realtime import RealtimeServerEvent
-from pydantic import TypeAdapter
 
 from engines.base import ASROptions, SpeechEdge, Transcript, TranscriptDelta, VADEvent
-from protocol import (
-    EXTENSION_PREFIX,
-    RealtimeSession,
-    TranscriptionSession,
-    dump_server_event,
-    parse_client_event,
-)
+from protocol import RealtimeSession, TranscriptionSession, dump_server_event
 from realtime.session import Session
 from realtime.session.commands import (
     CancelSynthesis,
@@ -31,44 +21,7 @@ from realtime.session.commands import (
     Synthesize,
 )
 from realtime.session.ids import SequentialIds
-from tests.realtime.session_support import InlineReplies
-
-SDK = TypeAdapter(RealtimeServerEvent)
-
-
-def make(config=None, **kwargs) -> Session:
-    s = InlineReplies(
-        config or RealtimeSession(), ids=SequentialIds(), created_at=1_000.0, **kwargs
-    )
-    drain(s)
-    return s
-
-
-def drain(s: Session) -> tuple[list, list]:
-    events = s.events_to_send()
-    for event in events:  # every event is valid for the official SDK (ours: for our model)
-        wire = dump_server_event(event)
-        if event.type.startswith(EXTENSION_PREFIX):
-            type(event).model_validate_json(wire)
-        else:
-            SDK.validate_json(wire)
-    return events, s.commands()
-
-
-def types(events) -> list[str]:
-    return [e.type for e in events]
-
-
-def send(s: Session, payload: dict) -> tuple[list, list]:
-    import json
-
-    s.receive_client_event(parse_client_event(json.dumps(payload)))
-    return drain(s)
-
-
-def append(s: Session, seconds: float, rate: int = 24_000) -> tuple[list, list]:
-    pcm = (np.sin(np.arange(int(rate * seconds)) / 5) * 3000).astype("<i2").tobytes()
-    return send(s, {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()})
+from tests.realtime.session_support import TRANSCRIBED, append, drain, make, send, types
 
 
 def test_creation_events_and_vad_configuration():
@@ -83,7 +36,7 @@ def test_creation_events_and_vad_configuration():
 
 
 def test_server_vad_turn_produces_the_reference_event_flow():
-    s = make()
+    s = make(TRANSCRIBED)
     _, commands = append(s, 2.0)
     assert [type(c) for c in commands] == [DetectSpeech]
     assert commands[0].chunk.start == 0 and len(commands[0].chunk.samples) == pytest.approx(
@@ -131,7 +84,10 @@ def test_manual_mode_commit_and_errors():
         s,
         {
             "type": "session.update",
-            "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
+            "session": {
+                "type": "realtime",
+                "audio": {"input": {"turn_detection": None, "transcription": {"model": "x"}}},
+            },
         },
     )
     events, _ = send(s, {"type": "input_audio_buffer.commit", "event_id": "c1"})
@@ -156,7 +112,7 @@ def test_manual_mode_commit_and_errors():
 
 
 def test_clear_during_speech_cancels_the_transcription():
-    s = make()
+    s = make(TRANSCRIBED)
     append(s, 1.0)
     s.receive_vad_events([VADEvent(SpeechEdge.START, 0, 0.9)], 16_000)
     item = drain(s)[0][0].item_id
@@ -331,7 +287,7 @@ def test_first_update_may_choose_the_session_kind():
 
 
 def test_idle_timeout_after_a_response_played():
-    s = make()
+    s = make(TRANSCRIBED)
     send(
         s,
         {

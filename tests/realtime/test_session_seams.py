@@ -28,8 +28,11 @@ SPEECH, PAUSE, RESUME, END = SpeechEdge.START, SpeechEdge.PAUSE, SpeechEdge.RESU
 
 
 def make(**capabilities) -> Session:
+    """A realtime session that asks for input transcription, drained."""
     s = Session(
-        RealtimeSession(),
+        RealtimeSession.model_validate(
+            {"audio": {"input": {"transcription": {"model": "whisper-1"}}}}
+        ),
         ids=SequentialIds(),
         created_at=0.0,
         capabilities=Capabilities(**capabilities),
