@@ -52,7 +52,7 @@ models: install
 # (bench/streaming_accuracy.py: ~5 min of conversation at real-time pace); last, issue 9's load
 # test (bench/load.py: 50 realtime sessions × 2 rounds, then 200 /submit at once; PASS/FAIL on
 # errors and on tasks and threads returning to their baseline, exit status 1 on FAIL; ~6 min).
-# About 36 minutes on 2 cores;
+# About 42 minutes on 2 cores;
 # run it on a quiet machine (other load skews every figure). ARGS goes to each script
 # (e.g. ARGS=--quick: a smoke run of a few minutes that records nothing). Each script is a
 # module run from the repository root (python -m bench.NAME); the engine and diarization

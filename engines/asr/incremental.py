@@ -27,9 +27,11 @@ next (``reset()`` drops the current utterance only):
   start are dropped by their timestamps. Whisper needs a second or two of audio to decode
   reliably; one- and two-word turns keep their words this way.
 
-Every decode passes the hallucination guards in :mod:`engines.asr.guards`; a final that is
-one of Whisper's stock phrases for silence is dropped when the audio does not look like
-speech.
+Every decode passes the hallucination guards in :mod:`engines.asr.guards`, and loses
+trailing words Whisper guessed or wrote into silence; a final that is one of Whisper's stock
+phrases for silence is dropped when the audio does not look like speech.
+
+Why these choices and values (text history off by default, 2 s, 3 s): docs/decisions/live-finals.md
 
 :attr:`ASROptions.verbatim <engines.base.ASROptions.verbatim>` applies to every decode,
 partial and final alike, so that fillers the partials commit are the ones the final keeps.
