@@ -201,11 +201,9 @@ def main() -> None:
         args.rounds = 1
     load_start = os.getloadavg()
     results, notes, _ = asyncio.run(measure(args))
-    print(report.table(results))
-    for note in notes:
-        print(f"- {note}")
-    if not (args.quick or args.no_record):
-        report.record(results, notes, report.machine_lines(load_start), title=TITLE)
+    report.publish(
+        results, notes, load_start, title=TITLE, record_it=not (args.quick or args.no_record)
+    )
 
 
 if __name__ == "__main__":

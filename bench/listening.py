@@ -80,11 +80,9 @@ def main() -> None:
         Result("batch", item, "non-speech tags found", [float(len(result.tags))]),
     ]
     notes = [f"tags: {tags or 'none'}", "runs alternate plain / full; added % is per pair"]
-    print(report.table(results))
-    for note in notes:
-        print(f"- {note}")
-    if not (args.quick or args.no_record):
-        report.record(results, notes, report.machine_lines(load_start), title="listening")
+    report.publish(
+        results, notes, load_start, title="listening", record_it=not (args.quick or args.no_record)
+    )
 
 
 if __name__ == "__main__":

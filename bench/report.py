@@ -174,3 +174,19 @@ def record(results: list[Result], notes: list[str], machine: list[str], *, title
     with RESULTS.open("a") as f:
         f.write(section)
     progress(f"appended to {RESULTS.relative_to(REPO)}")
+
+
+def publish(
+    results: list[Result],
+    notes: list[str],
+    load_start: tuple[float, ...],
+    *,
+    title: str,
+    record_it: bool,
+) -> None:
+    """Print the table and the notes; append them to RESULTS.md when ``record_it``."""
+    print(table(results))
+    for note in notes:
+        print(f"- {note}")
+    if record_it:
+        record(results, notes, machine_lines(load_start), title=title)

@@ -319,11 +319,9 @@ def main() -> None:
     results, notes = summarise(measured, args.chunk_ms)
     if args.texts:
         print_texts(measured)
-    print(report.table(results))
-    for note in notes:
-        print(f"- {note}")
-    if not (args.quick or args.no_record):
-        report.record(results, notes, report.machine_lines(load_start), title=TITLE)
+    report.publish(
+        results, notes, load_start, title=TITLE, record_it=not (args.quick or args.no_record)
+    )
 
 
 if __name__ == "__main__":

@@ -1,40 +1,22 @@
-"""Streaming Whisper: append-only partial transcripts by LocalAgreement-2, best-decode finals.
+"""Streaming Whisper: append-only partials by LocalAgreement-2, best-decode finals.
 
-Whisper is not a streaming model, so each utterance is re-decoded as it grows, and only the
-words on which two consecutive decodes agree are committed and emitted as deltas
-(LocalAgreement-2, after Macháček et al., "Turning Whisper into Real-Time Transcription
-System", 2023). Committed words are never revised.
+Each utterance is re-decoded as it grows; only words on which two consecutive decodes agree
+are committed and emitted as deltas (LocalAgreement-2, Macháček et al., 2023), never revised.
+Past :attr:`StreamingOptions.max_buffer_s` the decode window is trimmed at the last committed
+sentence end (past ``hard_max_buffer_s``, the last committed word) and later decodes are
+prompted with the committed text.
 
-Cost stays bounded in long utterances: once the decode window passes
-:attr:`StreamingOptions.max_buffer_s`, it is trimmed at the end of the last committed
-sentence (or, past :attr:`StreamingOptions.hard_max_buffer_s`, the last committed word), and
-later decodes are prompted with the committed text instead.
+``finalize()`` decodes the whole utterance with the final model and returns that decode's
+transcript, which may differ from what the deltas said (they are interim text).
 
-``finalize()`` decodes the whole utterance once more with the final model (e.g. tiny.en
-partials, base final) and returns that decode's transcript: the best the engine can do for
-the utterance, which may differ from what the deltas said (they are interim text).
+A stream carries context from one utterance to the next (``reset()`` drops the current one
+only): an utterance shorter than ``short_turn_s`` is decoded with the end of the previous
+one's audio before it (words before its start dropped); the previous finals' tail may
+prompt every decode (``context_chars``, off by default). Every decode passes the guards in
+:mod:`engines.asr.guards` and loses trailing words guessed or written into silence.
+:attr:`ASROptions.verbatim <engines.base.ASROptions.verbatim>` applies to every decode.
 
-A stream is one session's transcriber, so it carries context from one utterance to the
-next (``reset()`` drops the current utterance only):
-
-* **Text.** Every decode is prompted with the session's prompt followed by the tail of the
-  previous utterances' finals (:attr:`StreamingOptions.context_chars`), as Whisper's
-  ``initial_prompt`` is meant to be used. A decode that only repeats the prompt is done
-  again without it (:func:`~engines.asr.guards.echoes_prompt`).
-* **Audio.** An utterance shorter than :attr:`StreamingOptions.short_turn_s` is decoded with
-  the end of the previous utterance's audio before it
-  (:attr:`StreamingOptions.left_context_s`); words that end up before the utterance's
-  start are dropped by their timestamps. Whisper needs a second or two of audio to decode
-  reliably; one- and two-word turns keep their words this way.
-
-Every decode passes the hallucination guards in :mod:`engines.asr.guards`, and loses
-trailing words Whisper guessed or wrote into silence; a final that is one of Whisper's stock
-phrases for silence is dropped when the audio does not look like speech.
-
-Why these choices and values (text history off by default, 2 s, 3 s): docs/decisions/live-finals.md
-
-:attr:`ASROptions.verbatim <engines.base.ASROptions.verbatim>` applies to every decode,
-partial and final alike, so that fillers the partials commit are the ones the final keeps.
+Why these choices and values: docs/decisions/live-finals.md
 """
 
 from __future__ import annotations
@@ -200,7 +182,6 @@ class WhisperStream:
         self._history = ""  # tail of the previous utterances' finals
         self._left: PCM = np.zeros(0, np.int16)  # end of the previous utterance's audio
         self._left_end = 0  # session sample where ``_left`` ends
-        self._before_left = ""  # the history up to the words of ``_left``
         self.reset()
 
     # --- ASRStream ----------------------------------------------------------------------
@@ -303,8 +284,8 @@ class WhisperStream:
         """Keep the end of this utterance (text and audio) as the next one's context.
 
         The audio kept starts at a word: the first that begins in the last
-        ``left_context_s`` seconds; the prompt used with it stops before that word, so the
-        decoder does not read as already written what it is about to hear.
+        ``left_context_s`` seconds (decodes with it are not prompted with the history, so
+        the decoder does not read as already written what it is about to hear).
         """
         opts = self._engine.options
         start_s = (self._start or 0) / SAMPLE_RATE
@@ -314,7 +295,6 @@ class WhisperStream:
         )
         if opts.left_context_s <= 0 or first is None:
             self._left = self._left[:0]
-            earlier = text
         else:
             floor_s = words[first - 1].end if first else start_s
             from_s = max(floor_s, words[first].start - _LEFT_LEAD_S)
@@ -322,16 +302,8 @@ class WhisperStream:
                 self._audio.view()[round((from_s - start_s) * SAMPLE_RATE) :], dtype=np.int16
             )
             self._left_end = (self._start or 0) + len(self._audio)
-            earlier = "".join(w.text for w in words[:first]).strip()
-        self._before_left = self._extend_history(earlier)
-        self._history = self._extend_history(text)
-
-    def _extend_history(self, text: str) -> str:
-        """The history followed by ``text``, cut to its last ``context_chars``."""
-        chars = self._engine.options.context_chars
-        if chars <= 0:
-            return ""
-        return _tail_words(f"{self._history} {text}".strip(), chars)
+        chars = opts.context_chars
+        self._history = _tail_words(f"{self._history} {text}".strip(), chars) if chars > 0 else ""
 
     def _prompt(self, context: str) -> str | None:
         """The session's prompt followed by ``context`` (None when both are empty)."""

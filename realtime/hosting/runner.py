@@ -59,6 +59,7 @@ from realtime.responders import Responder
 from realtime.responders.scripted import SayResponder
 from realtime.session import Capabilities, Session
 from realtime.session.commands import (
+    ASRCommand,
     CancelReply,
     CancelSynthesis,
     CancelTranscript,
@@ -76,14 +77,6 @@ from realtime.session.commands import (
 
 log = logging.getLogger(__name__)
 
-_ASRCommand = (
-    StartTranscript
-    | FeedTranscriber
-    | RequestPartial
-    | SpeculateFinal
-    | FinalizeTranscript
-    | CancelTranscript
-)
 _VADCommand = ConfigureVAD | DetectSpeech
 
 
@@ -134,9 +127,9 @@ class SessionRunner:
         self._emit = emit
         self._observe = observe
         self._vad_queue: asyncio.Queue[_VADCommand] = asyncio.Queue()
-        self._asr_queue: asyncio.Queue[_ASRCommand] = asyncio.Queue()
+        self._asr_queue: asyncio.Queue[ASRCommand] = asyncio.Queue()
         self._lane = pool.lane("session")
-        self._results: asyncio.Queue[tuple[_ASRCommand, Future[Any]]] = asyncio.Queue()
+        self._results: asyncio.Queue[tuple[ASRCommand, Future[Any]]] = asyncio.Queue()
         self._vad: VADStream | None = None
         self._asr_opened_with = ASROptions()
         self._asr: ASRStream = engines.asr.open_stream(self._asr_opened_with)
@@ -299,7 +292,7 @@ class SessionRunner:
             for index, command in enumerate(pending):
                 self._schedule_asr(command, pending[index + 1 :])
 
-    def _schedule_asr(self, command: _ASRCommand, later: list[_ASRCommand]) -> None:
+    def _schedule_asr(self, command: ASRCommand, later: list[ASRCommand]) -> None:
         """Submit the lane job for one ASR command (``later``: the commands queued after it)."""
         item_id = command.item_id
         match command:
@@ -430,7 +423,7 @@ class SessionRunner:
             self.flush()
 
 
-def _superseded(command: RequestPartial | SpeculateFinal, later: list[_ASRCommand]) -> bool:
+def _superseded(command: RequestPartial | SpeculateFinal, later: list[ASRCommand]) -> bool:
     """A later command of the same kind, or the final, makes this one pointless (latest-wins)."""
     blockers = (type(command), FinalizeTranscript)
     return any(isinstance(c, blockers) and c.item_id == command.item_id for c in later)

@@ -143,6 +143,16 @@ class CancelSynthesis:
     response_id: str
 
 
+ASRCommand = (
+    StartTranscript
+    | FeedTranscriber
+    | RequestPartial
+    | SpeculateFinal
+    | FinalizeTranscript
+    | CancelTranscript
+)
+"""The commands the session's transcriber (its ASR stream) executes."""
+
 Command = (
     ConfigureVAD
     | DetectSpeech

@@ -21,21 +21,8 @@ finals), :mod:`~realtime.session.transcription` (user transcripts and their extr
 response lifecycle and the responder seam). Turn taking follows the reference
 (``../shared/reference/realtime-protocol.md`` §7–§10).
 
-Input transcription is on in a transcription session, and in a realtime session only when
-``audio.input.transcription`` is set (its default, null, means off, as in OpenAI's API). Each
-user turn is, from its start to its final (a ``session.update`` applies from the next turn):
-
-* transcribed for the client: ``conversation.item.input_audio_transcription.*`` events (and
-  the voxgate extras asked for), then ``conversation.item.done`` with the transcript;
-* transcribed for the responder only (transcription off, but
-  :attr:`Capabilities.reads_transcripts`): its audio and final are decoded (no partials),
-  nothing of the text is sent, and the reply request carries the transcript;
-* not transcribed (transcription off and nobody reads it): no ASR command at all.
-
-In the last two cases ``conversation.item.done`` follows ``conversation.item.added`` at the
-commit, with ``transcript`` null. ``include: ["item.input_audio_transcription.logprobs"]``
-adds the final's token logprobs to ``…transcription.completed``; it is refused (an
-``error``, see :meth:`Session.receive_client_event`) when the ASR engine cannot give them.
+Input transcription (on in a transcription session; in a realtime session only when
+``audio.input.transcription`` is set) is described in :mod:`~realtime.session.transcription`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,19 @@
 """Transcripts of user audio items: partials, finals with their extras, failures.
 
-An utterance is transcribed *for the client* (its ``conversation.item.input_audio_
-transcription.*`` events and voxgate extras are sent) or only *for the responder* (the
-session's transcription is off but the responder reads transcripts: the text reaches the
-conversation's responder view and nothing is sent). Which one is decided when the utterance
-starts (:meth:`Transcriptions.start`) and holds until its final.
+Each user turn is, from its start to its final (a ``session.update`` applies from the next
+turn, :meth:`Transcriptions.start`):
+
+* transcribed for the client: ``conversation.item.input_audio_transcription.*`` events (and
+  the voxgate extras asked for), then ``conversation.item.done`` with the transcript;
+* transcribed for the responder only (transcription off, but the responder reads
+  transcripts): audio and final decoded, no partials, nothing of the text sent; the reply
+  request carries the transcript;
+* not transcribed (transcription off and nobody reads it): no ASR command at all.
+
+In the last two cases ``conversation.item.done`` follows ``conversation.item.added`` at the
+commit, with ``transcript`` null. ``include: ["item.input_audio_transcription.logprobs"]``
+adds the final's token logprobs to ``completed``; the session refuses it when the ASR engine
+cannot give them.
 """
 
 from __future__ import annotations

@@ -23,32 +23,23 @@ from realtime.hosting.runner import capabilities
 from realtime.responders.scripted import EchoResponder, SayResponder
 from realtime.session import Capabilities, Session
 from realtime.session.commands import (
-    CancelTranscript,
+    ASRCommand,
     FeedTranscriber,
     FinalizeTranscript,
     GenerateReply,
     RequestPartial,
-    SpeculateFinal,
     StartTranscript,
     Synthesize,
 )
 from realtime.session.ids import SequentialIds
 from tests.realtime.session_support import TRANSCRIBED, append, drain, make, send, types
 
-ASR_COMMANDS = (
-    StartTranscript,
-    FeedTranscriber,
-    RequestPartial,
-    SpeculateFinal,
-    FinalizeTranscript,
-    CancelTranscript,
-)
 TRANSCRIPTION_EVENTS = "conversation.item.input_audio_transcription."
 LOGPROBS = ["item.input_audio_transcription.logprobs"]
 
 
 def asr(commands: list) -> list:
-    return [c for c in commands if isinstance(c, ASR_COMMANDS)]
+    return [c for c in commands if isinstance(c, ASRCommand)]
 
 
 def shown(events: list) -> list[str]:
