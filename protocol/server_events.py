@@ -589,6 +589,33 @@ class ResponseOutputTextDone(EventModel):
     text: str
 
 
+class ResponseFunctionCallArgumentsDelta(EventModel):
+    """More of a function call's JSON arguments (same name in beta)."""
+
+    type: Literal["response.function_call_arguments.delta"] = (
+        "response.function_call_arguments.delta"
+    )
+    event_id: str
+    response_id: str
+    item_id: str
+    output_index: int
+    call_id: str
+    delta: str
+
+
+class ResponseFunctionCallArgumentsDone(EventModel):
+    """A function call's complete arguments (also sent when its response is cancelled)."""
+
+    type: Literal["response.function_call_arguments.done"] = "response.function_call_arguments.done"
+    event_id: str
+    response_id: str
+    item_id: str
+    output_index: int
+    call_id: str
+    name: str
+    arguments: str
+
+
 # --- misc ---------------------------------------------------------------------------------
 
 
@@ -649,6 +676,8 @@ ServerEvent = Annotated[
     | ResponseOutputAudioTranscriptDone
     | ResponseOutputTextDelta
     | ResponseOutputTextDone
+    | ResponseFunctionCallArgumentsDelta
+    | ResponseFunctionCallArgumentsDone
     | RateLimitsUpdated
     | OutputAudioBufferCleared
     | AudioTagEvent,

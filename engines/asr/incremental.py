@@ -231,17 +231,22 @@ class WhisperStream:
         self._maybe_trim()
         return [TranscriptDelta(delta)] if delta else []
 
-    def speculate(self, token: int) -> None:
+    def speculate(self, token: int) -> str | None:
         """Decode the utterance so far as its final would, ahead of time (a speculative final).
 
         Called when the speaker paused (a VAD PAUSE): if the utterance then ends with no more
         speech, ``finalize(speculation=token)`` uses this decode instead of starting one, so
         the final arrives about a silence duration sooner. A later call replaces it.
+
+        Returns:
+            The text that final would have (None: silence, nothing to say).
         """
         if _is_silent(self._audio.view()):
             self._speculation = None
-            return
-        self._speculation = (token, self._final_decode())
+            return None
+        decoded = self._final_decode()
+        self._speculation = (token, decoded)
+        return self._text_of(decoded)[1]
 
     def finalize(self, speculation: int | None = None) -> Transcript:
         """End the utterance: the final transcript; the stream is reset for the next one.
@@ -262,10 +267,7 @@ class WhisperStream:
             decoded = stored[1]
         else:
             decoded = self._final_decode()
-        heard = decoded.heard
-        text = "".join(h.text for h in heard).strip()
-        if is_stock_hallucination(text) and decoded.non_speech:
-            heard, text = [], ""
+        heard, text = self._text_of(decoded)
         transcript = Transcript(
             text=text,
             language=self._language or decoded.language,
@@ -277,6 +279,15 @@ class WhisperStream:
         self._remember(text, transcript.words)
         self.reset()
         return transcript
+
+    @staticmethod
+    def _text_of(decoded: _FinalDecode) -> tuple[list[Any], str]:
+        """The words a final keeps of ``decoded``, and their text (stock hallucinations out)."""
+        heard = list(decoded.heard)
+        text = "".join(h.text for h in heard).strip()
+        if is_stock_hallucination(text) and decoded.non_speech:
+            return [], ""
+        return heard, text
 
     # --- context --------------------------------------------------------------------------
 

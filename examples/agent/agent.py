@@ -1,10 +1,11 @@
 """A voice agent on voxgate, written with the official ``openai`` SDK.
 
 It listens (voxgate's server VAD cuts the speech into utterances and transcribes them),
-decides what to answer, and has voxgate speak the answer (``response.create`` with
-``instructions``). voxgate has no language model inside: the answer comes from
-:func:`rule_reply` (a few plain Python rules), or, when ``AGENT_LLM_BASE_URL`` is set, from
-any OpenAI-compatible chat-completions endpoint (:class:`ChatReply`).
+decides what to answer, and has voxgate speak the answer verbatim (``response.create`` with
+voxgate's ``{"voxgate": {"say": answer}}``, whatever voxgate's own responder). The answer
+comes from :func:`rule_reply` (a few plain Python rules), or, when ``AGENT_LLM_BASE_URL`` is
+set, from any OpenAI-compatible chat-completions endpoint (:class:`ChatReply`). (voxgate can
+also answer by itself: its ``llm`` responder; this example keeps the logic on its side.)
 
 Run it against a local voxgate (``voxgate serve`` prints an API key on first run)::
 
@@ -263,7 +264,7 @@ async def run_agent(
                     answer = await decide(event.transcript)
                     if answer:
                         pending.append(Turn(heard=event.transcript, said=answer))
-                        await conn.response.create(response={"instructions": answer})
+                        await conn.response.create(response={"voxgate": {"say": answer}})
                 elif event.type == "response.output_audio.delta":
                     speech += base64.b64decode(event.delta)
                 elif event.type == "response.done" and pending:

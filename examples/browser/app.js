@@ -1,17 +1,32 @@
-// voxgate browser demo: microphone → /v1/realtime → live transcripts; typed text → speech.
+// voxgate browser demo: microphone → /v1/realtime → live transcripts; typed text → speech;
+// in Converse mode, a spoken conversation with voxgate's responder (a language model).
 //
 // 1. POST ./session returns an ephemeral client secret (ek_…, single use); the page never
 //    holds an API key. The server decides the session (transcription with speaker
 //    segments and non-speech tags, server VAD with barge-in, 24 kHz pcm16 both ways).
 // 2. WebSocket to ../v1/realtime with subprotocols ["realtime", "openai-insecure-api-key.ek_…"].
+//    Each new session (and each change of mode or instructions) gets one session.update:
+//    Transcribe keeps create_response false; Converse sets it true, so every finished
+//    user turn is answered aloud, and applies the optional instructions.
 // 3. capture-worklet.js turns the mic into 40 ms pcm16 24 kHz chunks → input_audio_buffer.append.
-// 4. response.output_audio.delta chunks → playback-worklet.js (gapless ring buffer).
+// 4. response.output_audio.delta chunks → playback-worklet.js (gapless ring buffer); the
+//    answer's words stream from response.output_audio_transcript.delta, final on response.done.
 // 5. Barge-in: on input_audio_buffer.speech_started, playback stops and the page sends
 //    conversation.item.truncate with the milliseconds of the item that were really played.
 // 6. An unexpected close reconnects with exponential backoff (a fresh secret each time).
+//
+// For tests: body[data-played-samples] counts rendered 24 kHz samples; an assistant turn
+// carries data-audio-ms (received), data-played-ms (rendered) and, once truncated,
+// data-heard-ms (as the server confirmed).
 
 const SOURCE_RATE = 24000;
 const BACKOFF_MAX_S = 30;
+
+// Turn taking per mode (server_vad; interrupt_response stays on from the minted session).
+const MODES = {
+  transcribe: { silence_duration_ms: 800, create_response: false }, // a breath is no turn end
+  converse: { silence_duration_ms: 600, create_response: true }, // answer each finished turn
+};
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -21,8 +36,12 @@ const ui = {
   level: $("level"),
   transcript: $("transcript"),
   form: $("say"),
+  sayLabel: $("say-label"),
   text: $("say-text"),
   speak: $("say-button"),
+  modes: [...document.querySelectorAll('input[name="mode"]')],
+  instructionsForm: $("instructions-form"),
+  instructions: $("instructions"),
 };
 
 const demo = {
@@ -41,9 +60,29 @@ const demo = {
   audioItems: new Map(), // assistant item_id → {start, end} in `written` samples
   lastAudioItem: null,
   silenced: new Set(), // assistant items interrupted here: ignore their late deltas
+  responding: null, // id of the response in progress (response.created → response.done)
+  interrupted: null, // assistant item whose playback a barge-in is clearing
+  typed: 0, // typed user messages so far (their log keys)
 };
 
 // --- UI state ---------------------------------------------------------------------------
+
+function mode() {
+  return ui.modes.find((input) => input.checked)?.value === "converse" ? "converse" : "transcribe";
+}
+
+function listeningMessage() {
+  return mode() === "converse" ? "Listening — talk to voxgate." : "Listening — speak now.";
+}
+
+function showMode() {
+  const converse = mode() === "converse";
+  document.body.dataset.mode = mode();
+  ui.instructionsForm.hidden = !converse;
+  ui.sayLabel.textContent = converse ? "Type a message:" : "Make voxgate say:";
+  ui.speak.textContent = converse ? "Send" : "Speak";
+  ui.text.placeholder = converse ? "Ask voxgate something." : "Hello! Talk over me to interrupt.";
+}
 
 function setState(state, message) {
   document.body.dataset.state = state;
@@ -133,7 +172,7 @@ function assistantTurn(itemId) {
   let turn = demo.turns.get(key);
   if (!turn) {
     const element = document.createElement("li");
-    element.className = "turn assistant";
+    element.className = "turn assistant partial";
     element.dataset.itemId = itemId;
     const who = document.createElement("span");
     who.className = "who";
@@ -146,6 +185,51 @@ function assistantTurn(itemId) {
     demo.turns.set(key, turn);
   }
   return turn;
+}
+
+// A line in the log that is no one's words (a failed response).
+function notice(key, message) {
+  const element = document.createElement("li");
+  element.className = "turn assistant notice failed final";
+  element.dataset.key = key;
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = "voxgate";
+  const text = document.createElement("span");
+  text.className = "text";
+  text.textContent = message;
+  element.append(who, text);
+  ui.transcript.append(element);
+  element.scrollIntoView({ block: "end" });
+}
+
+// A message typed in Converse mode: final at once (the server has its text).
+function typedTurn(text) {
+  demo.typed += 1;
+  const turn = userTurn(`typed:${demo.typed}`);
+  turn.text = text;
+  turn.final = true;
+  turn.element.classList.add("typed");
+  renderTurn(turn);
+}
+
+// response.done: the answer's turns are final; a cancelled one was interrupted, a failed
+// one gets the server's reason in the log.
+function finishResponse(response) {
+  if (!response) return;
+  if (demo.responding === response.id) demo.responding = null;
+  for (const item of response.output || []) {
+    const turn = demo.turns.get(`assistant:${item.id}`);
+    if (!turn) continue;
+    turn.element.classList.remove("partial");
+    turn.element.classList.add("final");
+    if (response.status === "cancelled") turn.element.classList.add("interrupted");
+    if (response.status === "failed") turn.element.classList.add("failed");
+  }
+  if (response.status === "failed") {
+    const reason = response.status_details?.error?.message || "the response failed";
+    notice(`failed:${response.id}`, `No answer: ${reason}`);
+  }
 }
 
 // --- audio --------------------------------------------------------------------------------
@@ -167,6 +251,7 @@ async function openAudio() {
   playback.port.onmessage = ({ data }) => {
     if (data.type === "progress" || data.type === "cleared") demo.played = data.played;
     if (data.type === "cleared") truncateInterrupted();
+    showPlayed();
     setSpeaking();
   };
   playback.connect(context.destination);
@@ -211,13 +296,13 @@ function fromBase64(text) {
   return bytes.buffer;
 }
 
-function play(itemId, base64) {
+function play(itemId, responseId, base64) {
   if (demo.silenced.has(itemId)) return;
   const pcm = fromBase64(base64);
   const samples = pcm.byteLength / 2;
   let span = demo.audioItems.get(itemId);
   if (!span) {
-    span = { start: demo.written, end: demo.written };
+    span = { start: demo.written, end: demo.written, response: responseId };
     demo.audioItems.set(itemId, span);
   }
   span.end += samples;
@@ -229,18 +314,42 @@ function play(itemId, base64) {
   setSpeaking();
 }
 
+// How much of each assistant item was rendered, for the page's readers (and tests).
+function showPlayed() {
+  document.body.dataset.playedSamples = String(demo.played);
+  for (const [itemId, span] of demo.audioItems) {
+    const rendered = Math.min(demo.played, span.end) - span.start;
+    const turn = demo.turns.get(`assistant:${itemId}`);
+    if (turn && rendered > 0) {
+      turn.element.dataset.playedMs = String(Math.round((rendered * 1000) / SOURCE_RATE));
+    }
+  }
+}
+
 // Barge-in: stop playback now; the worklet answers "cleared" with what it really played.
+// An answer still streaming counts even while its queue has run dry (speech synthesis
+// slower than playback for a moment): the rest of it was not heard either.
 function interruptPlayback() {
-  if (!demo.playback || demo.played >= demo.written) return;
-  if (demo.lastAudioItem) demo.silenced.add(demo.lastAudioItem);
+  if (!demo.playback) return;
+  const itemId = demo.lastAudioItem;
+  const span = itemId && demo.audioItems.get(itemId);
+  const streaming = Boolean(
+    span && demo.responding && span.response === demo.responding && !demo.silenced.has(itemId),
+  );
+  if (demo.played >= demo.written && !streaming) return;
+  if (itemId) demo.silenced.add(itemId);
+  demo.interrupted = streaming || (span && demo.played < span.end) ? itemId : null;
   demo.playback.port.postMessage({ type: "clear" });
 }
 
 function truncateInterrupted() {
-  const itemId = demo.lastAudioItem;
-  const span = itemId && demo.audioItems.get(itemId);
+  const itemId = demo.interrupted;
+  demo.interrupted = null;
   demo.written = demo.played; // what was queued and not played is gone
-  if (!span || demo.played >= span.end) return;
+  for (const queued of demo.audioItems.values()) queued.end = Math.min(queued.end, demo.played);
+  showPlayed();
+  const span = itemId && demo.audioItems.get(itemId);
+  if (!span) return;
   const heard = Math.max(0, demo.played - span.start);
   send({
     type: "conversation.item.truncate",
@@ -327,6 +436,8 @@ async function handle(event) {
   switch (event.type) {
     case "session.created":
       demo.attempt = 0;
+      demo.responding = null;
+      applySession(); // before the first audio, so the first turn already follows the mode
       if (!demo.mic) {
         try {
           await openMicrophone();
@@ -334,8 +445,14 @@ async function handle(event) {
           return fail(`microphone unavailable (${error.message})`);
         }
       }
-      setState("listening", "Listening — speak now.");
+      setState("listening", listeningMessage());
       break;
+    case "session.updated": {
+      const turnDetection = event.session?.audio?.input?.turn_detection;
+      const answers = Boolean(turnDetection?.create_response);
+      document.body.dataset.sessionMode = answers ? "converse" : "transcribe";
+      break;
+    }
     case "input_audio_buffer.speech_started":
       interruptPlayback();
       userTurn(event.item_id);
@@ -366,10 +483,13 @@ async function handle(event) {
       userTurn(event.item_id).element.classList.add("failed");
       break;
     case "response.output_audio.delta":
-      play(event.item_id, event.delta);
+      play(event.item_id, event.response_id, event.delta);
       break;
     case "response.output_audio.done":
-      demo.playback.port.postMessage({ type: "end" });
+      demo.playback?.port.postMessage({ type: "end" });
+      break;
+    case "response.created":
+      demo.responding = event.response?.id ?? null;
       break;
     case "response.output_audio_transcript.delta": {
       const turn = assistantTurn(event.item_id);
@@ -384,12 +504,8 @@ async function handle(event) {
       break;
     }
     case "response.done":
-      demo.playback.port.postMessage({ type: "end" });
-      if (event.response?.status === "cancelled") {
-        for (const item of event.response.output || []) {
-          assistantTurn(item.id).element.classList.add("interrupted");
-        }
-      }
+      demo.playback?.port.postMessage({ type: "end" });
+      finishResponse(event.response);
       break;
     case "error":
       ui.status.textContent = `Listening — server said: ${event.error?.message}`;
@@ -397,6 +513,45 @@ async function handle(event) {
     default:
       break;
   }
+}
+
+// --- modes, instructions, typed text -----------------------------------------------------
+
+// The mode's turn taking and the instructions as one session.update (a partial update: the
+// rest of the minted session stays). Empty instructions mean the server's default prompt.
+function applySession() {
+  send({
+    type: "session.update",
+    session: {
+      type: "realtime",
+      instructions: ui.instructions.value.trim(),
+      audio: { input: { turn_detection: { type: "server_vad", ...MODES[mode()] } } },
+    },
+  });
+}
+
+function changeMode() {
+  showMode();
+  if (!demo.ws) return;
+  applySession();
+  if (document.body.dataset.state === "listening") setState("listening", listeningMessage());
+}
+
+// Transcribe: voxgate speaks the text verbatim (response.voxgate.say). Converse: the text is the
+// user's next message, answered like a spoken turn (interrupting any answer in progress).
+function submitText(text) {
+  if (mode() !== "converse") {
+    send({ type: "response.create", response: { voxgate: { say: text } } });
+    return;
+  }
+  if (demo.responding) send({ type: "response.cancel" });
+  interruptPlayback();
+  send({
+    type: "conversation.item.create",
+    item: { type: "message", role: "user", content: [{ type: "input_text", text }] },
+  });
+  send({ type: "response.create" });
+  typedTurn(text);
 }
 
 // --- buttons ------------------------------------------------------------------------------
@@ -422,7 +577,8 @@ function stop() {
   demo.mic?.getTracks().forEach((track) => track.stop());
   demo.context?.close();
   Object.assign(demo, { mic: null, capture: null, playback: null, context: null });
-  Object.assign(demo, { written: 0, played: 0, lastAudioItem: null });
+  Object.assign(demo, { written: 0, played: 0, lastAudioItem: null, responding: null });
+  demo.interrupted = null;
   demo.audioItems.clear();
   ui.level.value = 0;
   setSpeaking();
@@ -435,6 +591,12 @@ ui.form.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = ui.text.value.trim();
   if (!text) return;
-  send({ type: "response.create", response: { instructions: text } });
+  submitText(text);
   ui.text.value = "";
 });
+for (const input of ui.modes) input.addEventListener("change", changeMode);
+ui.instructionsForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  applySession();
+});
+showMode();

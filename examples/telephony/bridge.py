@@ -7,7 +7,8 @@ out, so the audio passes through both ways without re-encoding:
 
 * caller → Twilio ``media`` → ``input_audio_buffer.append`` → voxgate (server VAD);
 * when an utterance's transcript completes, ``reply(transcript)`` decides what to say and
-  the bridge sends ``response.create`` with those ``instructions``;
+  the bridge sends ``response.create`` asking voxgate to say exactly that
+  (``{"voxgate": {"say": text}}``);
 * voxgate ``response.output_audio.delta`` → Twilio ``media``; after each response a
   ``mark`` frame, which Twilio echoes back once the caller has heard everything before it;
 * barge-in: when the caller starts speaking while a reply is still playing (a mark not yet
@@ -205,7 +206,9 @@ class Call:
             text = await self.config.reply(transcript)
             if text:
                 log.info("reply: %s", text)
-                await vox.send_json({"type": "response.create", "response": {"instructions": text}})
+                await vox.send_json(
+                    {"type": "response.create", "response": {"voxgate": {"say": text}}}
+                )
 
         task = asyncio.create_task(reply())
         self._replies.add(task)

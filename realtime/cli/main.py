@@ -1,14 +1,14 @@
 """The ``voxgate`` command line (also ``python -m realtime``): the parser and the entry point.
 
 Commands: ``serve``, ``worker``, ``models``, ``keys create|list|revoke``,
-``transcribe FILE…``, ``say TEXT -o out.wav``; ``listen FILE|--mic`` and ``chat`` talk to a
-running gateway (:mod:`realtime.cli.client`). Options override ``VOXGATE_*`` environment
+``transcribe FILE…``, ``say TEXT -o out.wav``; ``listen FILE|--mic``, ``chat`` and
+``talk FILE|--mic`` talk to a running gateway (:mod:`realtime.cli.client`). Options override ``VOXGATE_*`` environment
 variables, which override defaults (see :mod:`realtime.server.settings`). Errors print one line on stderr and exit
 with status 2 (usage and configuration) or 1 (failures while working).
 
 Each command's implementation lives in a module by theme: :mod:`~realtime.cli.serve`,
 :mod:`~realtime.cli.keys`, :mod:`~realtime.cli.offline` (models, transcribe, say) and
-:mod:`~realtime.cli.remote` (listen, chat).
+:mod:`~realtime.cli.remote` (listen, chat, talk).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from realtime.cli.options import (
     server_options,
     setting_flags,
 )
-from realtime.cli.remote import cmd_chat, cmd_listen
+from realtime.cli.remote import cmd_chat, cmd_listen, cmd_talk
 from realtime.cli.serve import cmd_serve, cmd_worker
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_say(sub)
     _add_listen(sub)
     _add_chat(sub)
+    _add_talk(sub)
     return parser
 
 
@@ -203,6 +204,41 @@ def _add_chat(sub: Subcommands) -> None:
     chat.add_argument("--voice", help="a voice name; default: the server's")
     chat.add_argument("--mic", action="store_true", help="also transcribe the microphone")
     chat.set_defaults(handler=cmd_chat)
+
+
+def _add_talk(sub: Subcommands) -> None:
+    from realtime.cli.client import SILENCE_DURATION_MS
+
+    talk = sub.add_parser(
+        "talk",
+        parents=[client_options()],
+        help="hold a spoken conversation with a running gateway",
+        description="Speak to the gateway from a file or the microphone; it answers each "
+        "turn aloud (its language model). Prints 'you: …' for your words and 'voxgate: …' "
+        "for the answer as it streams. Answers play when a sound device exists "
+        "(sounddevice), otherwise they are saved as WAV files in --out. Speaking over an "
+        "answer stops it (barge-in; wear headphones with --mic). A file plays at "
+        "real-time pace unless --fast; the command ends once its last turn is answered.",
+    )
+    source = talk.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", type=Path, metavar="FILE", help="any audio file")
+    source.add_argument(
+        "--mic", action="store_true", help="the default microphone until Ctrl-C (needs sounddevice)"
+    )
+    talk.add_argument("--fast", action="store_true", help="send a file as fast as possible")
+    talk.add_argument(
+        "--out", type=Path, help="save answers as WAV files here (default: play, else '.')"
+    )
+    talk.add_argument("--instructions", help="the session's instructions (system prompt)")
+    talk.add_argument("--voice", help="a voice name; default: the server's")
+    talk.add_argument(
+        "--silence-ms",
+        type=int,
+        default=SILENCE_DURATION_MS,
+        metavar="MS",
+        help=f"the pause that ends your turn (default {SILENCE_DURATION_MS})",
+    )
+    talk.set_defaults(handler=cmd_talk)
 
 
 # --- entry point ----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Commands that talk to a running gateway: ``voxgate listen`` and ``voxgate chat``.
+"""Commands that talk to a running gateway: ``voxgate listen``, ``chat`` and ``talk``.
 
 The protocol work is :mod:`realtime.cli.client`'s; these functions check the command line,
 pick the audio source and sink, and turn client errors into exit statuses.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +19,9 @@ from realtime.cli.console import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, pri
 
 def cmd_listen(args: argparse.Namespace) -> int:
     """Stream a file or the microphone to a gateway; print partial and final transcripts."""
-    if args.file is not None and not args.file.is_file():
-        print_error(f"no such file: {args.file}")
+    audio = _audio_source(args)
+    if audio is None:
         return EXIT_USAGE
-    if args.mic and args.fast:
-        print_error("--fast applies to files, not --mic")
-        return EXIT_USAGE
-    if args.mic:
-        if _microphone_unavailable():
-            return EXIT_USAGE
-        audio = client.microphone_source()
-        print("listening; Ctrl-C stops", file=sys.stderr)
-    else:
-        audio = client.file_source(args.file, speed=None if args.fast else 1.0)
     printer = client.TranscriptPrinter()
     try:
         asyncio.run(client.listen(args.url, args.api_key, audio, printer, language=args.language))
@@ -69,6 +60,59 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_talk(args: argparse.Namespace) -> int:
+    """Converse with a gateway from a file or the microphone; print, play or save answers."""
+    if args.silence_ms <= 0:
+        print_error("--silence-ms must be positive")
+        return EXIT_USAGE
+    tail_s = args.silence_ms / 1000 + client.TRAILING_SILENCE_S  # the last turn surely ends
+    audio = _audio_source(args, trailing_silence_s=tail_s)
+    if audio is None:
+        return EXIT_USAGE
+    device = None if args.out else client.output_device()
+    try:
+        asyncio.run(
+            client.talk(
+                args.url,
+                args.api_key,
+                audio,
+                client.ConversationPrinter(),
+                device=device,
+                on_reply=None if device else _ReplySink(None, args.out or Path()),
+                instructions=args.instructions,
+                voice=args.voice,
+                silence_ms=args.silence_ms,
+                fail_fast=not args.mic,
+            )
+        )
+    except client.ClientError as exc:
+        print_error(str(exc))
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        if not args.mic:
+            return EXIT_INTERRUPTED
+    return 0
+
+
+def _audio_source(
+    args: argparse.Namespace, *, trailing_silence_s: float = client.TRAILING_SILENCE_S
+) -> AsyncIterator[bytes] | None:
+    """The audio ``args`` name (``file`` or ``--mic``, ``--fast``); None after a usage error."""
+    if args.file is not None and not args.file.is_file():
+        print_error(f"no such file: {args.file}")
+        return None
+    if args.mic and args.fast:
+        print_error("--fast applies to files, not --mic")
+        return None
+    if args.mic:
+        if _microphone_unavailable():
+            return None
+        print("listening; Ctrl-C stops", file=sys.stderr)
+        return client.microphone_source()
+    speed = None if args.fast else 1.0
+    return client.file_source(args.file, speed=speed, trailing_silence_s=trailing_silence_s)
+
+
 def _microphone_unavailable() -> bool:
     """Whether the microphone cannot be used (the reason printed); checked before connecting."""
     try:
@@ -94,7 +138,7 @@ class _ReplySink:
 
     async def __call__(self, reply: client.SpokenReply) -> None:
         self.count += 1
-        if reply.status != "completed":
+        if reply.status not in ("completed", "cancelled"):  # cancelled: the user spoke over it
             print_error(f"the reply was {reply.status}")
         if self.device is not None:
             await client.play(self.device, reply.audio)

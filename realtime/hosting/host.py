@@ -24,10 +24,12 @@ from engines.base import Engines
 from protocol import RealtimeSession, ServerEvent, TranscriptionSession
 from protocol.codec import Dialect
 from realtime.hosting.channel import CLOSE_TIMEOUT_S, Channel, CloseReason, Closing, Refused
+from realtime.hosting.chat import CHAT, chat_lifespan
 from realtime.hosting.hosted import HostedSession
 from realtime.hosting.runner import SessionRunner, capabilities
 from realtime.inference.scheduler import InferenceScheduler
 from realtime.responders import create_responder
+from realtime.responders.chat_backends import ChatBackend
 from realtime.server.app_keys import ENGINES, INFERENCE, SETTINGS
 from realtime.server.logs import SESSION_ID
 from realtime.server.metrics import METRICS, Metrics, SessionObserver
@@ -54,14 +56,18 @@ def open_session(
     pool: InferenceScheduler,
     dialect: Dialect,
     observer: SessionObserver,
+    chat: ChatBackend | None = None,
 ) -> SessionRunner:
-    """Build a session starting with ``config`` and the runner that drives it."""
-    responder = create_responder(settings.responder)
+    """Build a session starting with ``config`` and the runner that drives it.
+
+    ``chat`` is the app's language model (the ``llm`` responder's), if any.
+    """
+    responder = create_responder(settings.responder, chat)
     session = Session(
         config,
         ids=random_ids,
         created_at=time.time(),
-        capabilities=capabilities(engines, responder),
+        capabilities=capabilities(engines, responder, early_replies=settings.llm_early_replies),
     )
     return SessionRunner(
         session,
@@ -80,14 +86,15 @@ class SessionHost:
     Args:
         settings: Session limits and the responder.
         metrics: The app's metrics (active sessions, per-session observers).
-        resources: The engines and the inference scheduler, once the app loaded them.
+        resources: The engines, the inference scheduler and the chat backend (None: no
+            language model), once the app loaded them.
     """
 
     def __init__(
         self,
         settings: Settings,
         metrics: Metrics,
-        resources: Callable[[], tuple[Engines, InferenceScheduler]],
+        resources: Callable[[], tuple[Engines, InferenceScheduler, ChatBackend | None]],
     ) -> None:
         self._settings = settings
         self._metrics = metrics
@@ -137,7 +144,7 @@ class SessionHost:
             Why the session ended (the channel is closed by then).
         """
         observer = self._metrics.session_observer()
-        engines, pool = self._resources()
+        engines, pool, chat = self._resources()
         start = partial(
             open_session,
             config,
@@ -146,6 +153,7 @@ class SessionHost:
             pool=pool,
             dialect=dialect,
             observer=observer,
+            chat=chat,
         )
         hosted = HostedSession(
             channel,
@@ -204,7 +212,10 @@ HOST = web.AppKey("session_host", SessionHost)
 
 def setup(app: web.Application) -> None:
     """Give ``app`` its :class:`SessionHost` (``app[HOST]``) and its shutdown hook."""
-    app[HOST] = SessionHost(app[SETTINGS], app[METRICS], lambda: (app[ENGINES], app[INFERENCE]))
+    app[HOST] = SessionHost(
+        app[SETTINGS], app[METRICS], lambda: (app[ENGINES], app[INFERENCE], app.get(CHAT))
+    )
+    app.cleanup_ctx.append(chat_lifespan)  # after the inference lifespan loaded the engines
     app.on_shutdown.append(_close_on_shutdown)
 
 

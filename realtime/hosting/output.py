@@ -21,8 +21,16 @@ from engines.tts.output import synthesize_to
 from realtime.inference.scheduler import InferenceScheduler
 from realtime.responders.base import Responder
 from realtime.session import Session
-from realtime.session.commands import CancelReply, CancelSynthesis, GenerateReply, Synthesize
-from realtime.session.replies import ReplyDone, ReplyFailed
+from realtime.session.commands import (
+    CancelReply,
+    CancelSynthesis,
+    GenerateReply,
+    ReleaseReply,
+    Synthesize,
+)
+from realtime.session.replies import ReplyDone, ReplyFailed, ReplyPart
+
+ResponseCommand = GenerateReply | ReleaseReply | CancelReply | Synthesize | CancelSynthesis
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +67,22 @@ class ResponseWork:
         self._flush = flush
         self._spawn = spawn
         self._replying: dict[str, asyncio.Task[None]] = {}
+        self._held: dict[str, list[ReplyPart]] = {}  # held replies' parts, until released
         self._speaking: dict[str, asyncio.Task[None]] = {}
         self._speech_queues: dict[str, asyncio.Queue[Synthesize]] = {}
 
-    def dispatch(self, command: GenerateReply | CancelReply | Synthesize | CancelSynthesis) -> None:
+    def dispatch(self, command: ResponseCommand) -> None:
         """Execute one response command."""
         match command:
             case GenerateReply():
                 response_id = command.request.response_id
+                if command.hold:
+                    self._held[response_id] = []
                 self._start(self._replying, "reply", response_id, self._reply(command))
+            case ReleaseReply():
+                self._release(command.response_id)
             case CancelReply():
+                self._held.pop(command.response_id, None)
                 _cancel(self._replying.pop(command.response_id, None))
             case Synthesize():
                 self._queue_speech(command)
@@ -78,6 +92,7 @@ class ResponseWork:
 
     def cancel_all(self) -> None:
         """Cancel every reply and speech task (the session is ending)."""
+        self._held.clear()
         for task in [*self._replying.values(), *self._speaking.values()]:
             task.cancel()
 
@@ -96,29 +111,44 @@ class ResponseWork:
     # --- replies ---------------------------------------------------------------------------
 
     async def _reply(self, command: GenerateReply) -> None:
-        """Hand the responder's parts to the session until the reply ends or is cancelled."""
+        """Hand the responder's parts to the session until the reply ends or is cancelled.
+
+        A held reply's parts are kept until it is released (see :class:`ReleaseReply`).
+        """
         response_id = command.request.response_id
         stream = self._responder.reply(command.request)
         try:
             async for part in stream:
-                self.session.receive_reply_part(response_id, part)
-                self._flush()
+                self._deliver(response_id, part)
                 if isinstance(part, ReplyDone | ReplyFailed):
                     return
-            self.session.receive_reply_part(response_id, ReplyDone())  # ended without saying
+            self._deliver(response_id, ReplyDone())  # ended without saying
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("the responder failed for %s", response_id)
-            failure = ReplyFailed("The response could not be generated.")
-            self.session.receive_reply_part(response_id, failure)
+            self._deliver(response_id, ReplyFailed("The response could not be generated."))
         finally:
-            self._replying.pop(response_id, None)
+            if self._replying.get(response_id) is asyncio.current_task():
+                del self._replying[response_id]
             close = getattr(stream, "aclose", None)  # async generators hold resources
             if close is not None:
                 with contextlib.suppress(Exception):
                     await close()
             self._flush()
+
+    def _deliver(self, response_id: str, part: ReplyPart) -> None:
+        held = self._held.get(response_id)
+        if held is not None:
+            held.append(part)
+            return
+        self.session.receive_reply_part(response_id, part)
+        self._flush()
+
+    def _release(self, response_id: str) -> None:
+        for part in self._held.pop(response_id, []):
+            self.session.receive_reply_part(response_id, part)
+        self._flush()
 
     # --- TTS -------------------------------------------------------------------------------
 

@@ -69,6 +69,7 @@ from realtime.session.commands import (
     FeedTranscriber,
     FinalizeTranscript,
     GenerateReply,
+    ReleaseReply,
     RequestPartial,
     SpeculateFinal,
     StartTranscript,
@@ -80,11 +81,13 @@ log = logging.getLogger(__name__)
 _VADCommand = ConfigureVAD | DetectSpeech
 
 
-def capabilities(engines: Engines, responder: Responder) -> Capabilities:
+def capabilities(
+    engines: Engines, responder: Responder, *, early_replies: bool = True
+) -> Capabilities:
     """What a session hosted with ``engines`` and ``responder`` can offer.
 
     ``asr_logprobs`` comes from the ASR engine's optional ``gives_logprobs`` attribute
-    (absent: False).
+    (absent: False); ``early_replies`` is the ``llm_early_replies`` setting.
     """
     return Capabilities(
         tts=engines.tts is not None,
@@ -93,6 +96,7 @@ def capabilities(engines: Engines, responder: Responder) -> Capabilities:
         speculative_asr=isinstance(engines.asr.open_stream(ASROptions()), SpeculativeASRStream),
         reads_transcripts=responder.reads_transcripts,
         asr_logprobs=bool(getattr(engines.asr, "gives_logprobs", False)),
+        early_replies=early_replies,
     )
 
 
@@ -223,7 +227,9 @@ class SessionRunner:
                 | CancelTranscript()
             ):
                 self._asr_queue.put_nowait(command)
-            case GenerateReply() | CancelReply() | Synthesize() | CancelSynthesis():
+            case (
+                GenerateReply() | ReleaseReply() | CancelReply() | Synthesize() | CancelSynthesis()
+            ):
                 self._output.dispatch(command)
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:
@@ -313,7 +319,7 @@ class SessionRunner:
                     future = self._submit(
                         speculate, Priority.PARTIAL, item_id, latest=True, cadence=False
                     )
-                    self._track(future)
+                    self._results.put_nowait((command, future))
             case FinalizeTranscript():
                 job = partial(
                     self._finalize,
@@ -406,7 +412,7 @@ class SessionRunner:
             except Dropped:
                 continue
             except Exception:
-                if isinstance(command, RequestPartial):
+                if isinstance(command, RequestPartial | SpeculateFinal):
                     log.exception("partial transcription failed for %s", item_id)
                     continue
                 log.exception("transcription failed for %s", item_id)
@@ -417,6 +423,9 @@ class SessionRunner:
                 if isinstance(command, RequestPartial):
                     for delta in result:
                         self.session.receive_transcript_delta(item_id, delta)
+                elif isinstance(command, SpeculateFinal):
+                    if result is not None:
+                        self.session.receive_speculative_transcript(item_id, command.token, result)
                 else:
                     transcript, annotation = result
                     self.session.receive_transcript(item_id, transcript, annotation)

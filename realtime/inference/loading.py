@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from engines.base import ASREngine, AudioTagger, Engines, SpeakerEmbedder, TTSEngine, VADEngine
-from engines.models import ProgressFactory, no_progress, resolve
+from engines.base import (
+    ASREngine,
+    AudioTagger,
+    ChatModel,
+    Engines,
+    SpeakerEmbedder,
+    TTSEngine,
+    VADEngine,
+)
+from engines.models import Kind, ProgressFactory, no_progress, resolve
 from engines.registry import (
     ASR_ENGINES,
     EMBEDDER_ENGINES,
@@ -22,7 +30,11 @@ from engines.registry import (
     EngineOptions,
     ModelFiles,
 )
+from realtime.responders import AUTO
 from realtime.server.settings import Settings
+
+EMBEDDED_LLM = "smollm2"
+"""The embedded language model when ``llm_model`` is unset."""
 
 E = TypeVar("E")
 
@@ -93,6 +105,29 @@ def load_embedder(settings: Settings) -> SpeakerEmbedder:
     return _load(EMBEDDER_ENGINES.default, settings.embedder_model, settings)
 
 
+def wants_embedded_llm(settings: Settings) -> bool:
+    """Realtime responses may use a language model and no endpoint is configured."""
+    return settings.responder in (AUTO, "llm") and not settings.llm_base_url
+
+
+def load_llm(settings: Settings, progress: ProgressFactory | None = None) -> ChatModel:
+    """Load the embedded language model (``llm_model``: a registry name or a GGUF file).
+
+    Raises:
+        ModelNotFound: the model is unusable (one-line message).
+        LLMError: llama.cpp cannot load it.
+    """
+    from engines.llm.llamacpp import EmbeddedChat
+
+    path = resolve(
+        settings.llm_model or EMBEDDED_LLM,
+        Kind.LLM,
+        settings.model_cache_dir,
+        progress or no_progress,
+    )
+    return EmbeddedChat.load(path, threads=settings.llm_threads, parallel=settings.llm_parallel)
+
+
 def check_models(settings: Settings, *, progress: ProgressFactory | None = None) -> None:
     """Resolve every configured model (preparing cache copies), without loading any.
 
@@ -110,13 +145,23 @@ def check_models(settings: Settings, *, progress: ProgressFactory | None = None)
         (settings.embedder_model, EMBEDDER_ENGINES.default),
     ):
         resolve(value, entry.model_kind, settings.model_cache_dir, progress or no_progress)
+    if wants_embedded_llm(settings):
+        resolve(
+            settings.llm_model or EMBEDDED_LLM,
+            Kind.LLM,
+            settings.model_cache_dir,
+            progress or no_progress,
+        )
 
 
-def load_engines(settings: Settings, *, progress: ProgressFactory | None = None) -> Engines:
+def load_engines(
+    settings: Settings, *, progress: ProgressFactory | None = None, conversation: bool = False
+) -> Engines:
     """Load every engine once: the bundle the app shares across sessions.
 
     Partials use ``asr_model``, finals and batch ``asr_final_model`` (loaded once when both
-    settings name the same model).
+    settings name the same model). ``conversation`` (the server, not batch workers or
+    benches) also loads the embedded language model when :func:`wants_embedded_llm`.
 
     Raises:
         ModelNotFound: a model is unusable (one-line message).
@@ -128,4 +173,5 @@ def load_engines(settings: Settings, *, progress: ProgressFactory | None = None)
         tts=load_tts(settings),
         embedder=load_embedder(settings),
         tagger=load_tagger(settings),
+        llm=load_llm(settings, progress) if conversation and wants_embedded_llm(settings) else None,
     )

@@ -117,22 +117,29 @@ async def _inference_lifespan(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     pool = InferenceScheduler(settings.inference_workers)
     app[INFERENCE] = pool
+    loaded = ENGINES not in app
     try:
-        if ENGINES not in app:
+        if loaded:
             from realtime.inference.loading import load_engines
 
             loop = asyncio.get_running_loop()
-            app[ENGINES] = await loop.run_in_executor(pool, load_engines, settings)
+            load = partial(load_engines, settings, conversation=True)
+            app[ENGINES] = await loop.run_in_executor(pool, load)
             log.info("engines loaded: %s", ", ".join(_describe(app[ENGINES])))
         yield
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        llm = app[ENGINES].llm if loaded and ENGINES in app else None
+        close = getattr(llm, "close", None)
+        if close is not None:
+            close()
 
 
 def _describe(engines: Engines) -> list[str]:
     optional = (engines.tts, engines.embedder, engines.tagger)
     infos = [engines.vad.info, engines.asr.info, *(e.info for e in optional if e is not None)]
-    return [f"{info.name}:{info.model}" for info in infos]
+    described = [f"{info.name}:{info.model}" for info in infos]
+    return described + ([f"llm:{engines.llm.name}"] if engines.llm is not None else [])
 
 
 def ensure_first_key(keystore: KeyStore, say: Callable[[str], None]) -> None:

@@ -1,10 +1,12 @@
 """The browser microphone demo: ``/demo`` (a static page) and ``POST /demo/session``.
 
 The page (``examples/browser/``: HTML, JS and two AudioWorklets, no build step) streams the
-microphone to ``/v1/realtime`` and plays voxgate's speech back. A browser must never hold
-an API key, so the page asks this module for an ephemeral client secret (``ek_…``, single
-use, ``client_secret_ttl_s`` lifetime) minted for a fixed transcription + speech session,
-and connects with the subprotocol ``openai-insecure-api-key.ek_…``.
+microphone to ``/v1/realtime`` and plays voxgate's speech back; in its Converse mode it turns
+on ``create_response`` (and sets instructions) with ``session.update``, so each turn is
+answered by the responder. A browser must never hold an API key, so the page asks this
+module for an ephemeral client secret (``ek_…``, single use, ``client_secret_ttl_s``
+lifetime) minted for :data:`DEMO_SESSION`, and connects with the subprotocol
+``openai-insecure-api-key.ek_…``.
 
 ``POST /demo/session`` is unauthenticated by design: it is the demo's only credential. Its
 guards, by the ``demo`` setting (``VOXGATE_DEMO``):
@@ -66,7 +68,7 @@ DEMO_SESSION: dict[str, Any] = {
             "turn_detection": {
                 "type": "server_vad",
                 "silence_duration_ms": 800,  # dictation: a breath is not the end of a turn
-                "create_response": False,  # voxgate has no LLM: it speaks only typed text
+                "create_response": False,  # Transcribe mode; Converse turns it on
                 "interrupt_response": True,  # speaking over playback cancels it (barge-in)
             },
         },

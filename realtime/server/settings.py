@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engines.models import default_cache_dir
@@ -23,7 +23,7 @@ from engines.registry import (
     TTS_ENGINES,
     VAD_ENGINES,
 )
-from realtime.responders import responder_factory
+from realtime.responders import check_responder_name
 
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -61,9 +61,11 @@ class Settings(BaseSettings):
     )
 
     responder: str = Field(
-        "say",
-        description="Where realtime responses get their words: say (the client's assistant "
-        "text or response instructions) or echo (the user's last transcript).",
+        "auto",
+        description="Where realtime responses get their words: llm (a language model, with "
+        "the client's function tools), say (the client's assistant text or response "
+        "instructions), echo (the user's last transcript), or auto (llm when a language "
+        "model is available, else say).",
     )
     max_sessions: int = Field(100, ge=1, description="Realtime sessions at once (1013 above).")
     max_sessions_per_key: int = Field(
@@ -98,6 +100,48 @@ class Settings(BaseSettings):
         "local",
         description="The browser demo at /demo: local (sessions only for clients on this "
         "machine), public (for anyone who can reach the server; rate-limited), or off.",
+    )
+
+    # --- conversation: the llm responder -------------------------------------------------
+    llm_base_url: str | None = Field(
+        None,
+        description="An OpenAI-compatible Chat Completions endpoint (e.g. "
+        "http://127.0.0.1:8080/v1 for llama.cpp, vLLM, Ollama, LocalAI); unset: the embedded "
+        "model.",
+    )
+    llm_model: str | None = Field(
+        None,
+        description="With an endpoint: the model it serves (unset: the first one it lists). "
+        "Embedded: a registry name or a GGUF file (default smollm2).",
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, description="Bearer key for the endpoint (environment only; never logged)."
+    )
+    llm_connect_timeout_s: float = Field(
+        5.0, gt=0, le=120, description="Longest wait to connect to the endpoint."
+    )
+    llm_first_token_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Longest wait from a request to the model's first token; then the "
+        "response fails.",
+    )
+    llm_early_replies: bool = Field(
+        True,
+        description="Start the model on the speculative transcript during the end-of-turn "
+        "pause and keep its answer for the turn's response (lower latency; when the user "
+        "goes on, the early request is closed unanswered, which a paid endpoint may bill).",
+    )
+    llm_threads: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="CPU threads of the embedded model (1 leaves a core of two for speech "
+        "recognition and synthesis; llama.cpp's threads spin on a busy machine).",
+    )
+    llm_parallel: int = Field(
+        4, ge=1, le=64, description="Completions the embedded model runs at once."
     )
 
     # --- batch transcription ------------------------------------------------------------
@@ -197,8 +241,7 @@ class Settings(BaseSettings):
     @field_validator("responder")
     @classmethod
     def _known_responder(cls, value: str) -> str:
-        responder_factory(value)
-        return value
+        return check_responder_name(value)
 
     @field_validator("public_url")
     @classmethod

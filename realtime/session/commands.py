@@ -99,9 +99,24 @@ class CancelTranscript:
 
 @dataclass(frozen=True, slots=True)
 class GenerateReply:
-    """Ask the responder for a reply → ``Session.receive_reply_part``, part by part."""
+    """Ask the responder for a reply → ``Session.receive_reply_part``, part by part.
+
+    Attributes:
+        request: What to answer.
+        hold: A speculative reply (started on a speculative final, before its response
+            exists): the runner keeps its parts until :class:`ReleaseReply`, or drops them
+            on :class:`CancelReply`.
+    """
 
     request: ReplyRequest
+    hold: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseReply:
+    """Hand a held reply's parts (those kept so far, then the rest) to the session."""
+
+    response_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +178,7 @@ Command = (
     | FinalizeTranscript
     | CancelTranscript
     | GenerateReply
+    | ReleaseReply
     | CancelReply
     | Synthesize
     | CancelSynthesis

@@ -100,6 +100,8 @@ class Capabilities:
             transcribed even when the client did not ask for transcription).
         asr_logprobs: The transcriber gives token logprobs with its finals (``include``
             may ask for them).
+        early_replies: Automatic replies may start on a speculative final, held until
+            the turn's response exists (see ``receive_speculative_transcript``).
     """
 
     tts: bool = True
@@ -108,6 +110,7 @@ class Capabilities:
     speculative_asr: bool = False
     reads_transcripts: bool = False
     asr_logprobs: bool = False
+    early_replies: bool = True
 
 
 class Session:
@@ -156,6 +159,7 @@ class Session:
                 speech_started=self._barge_in,
                 turn_ended=self._respond_after_turn,
                 server_vad=self._server_vad,
+                speculation_void=lambda: self._responses.drop_speculation(),
             ),
             speculative=capabilities.speculative_asr,
         )
@@ -174,6 +178,7 @@ class Session:
         self._out.send(ev.SessionCreated(event_id=self._out.event_id(), session=self.config))
         if isinstance(self.config, RealtimeSession):
             conversation = ev.Conversation(id=ids("conv"))
+            self._responses.conversation_id = conversation.id
             self._out.send(
                 ev.ConversationCreated(event_id=self._out.event_id(), conversation=conversation)
             )
@@ -331,6 +336,19 @@ class Session:
         if self._transcripts.receive_final(item_id, transcript, annotation):
             self._responses.transcript_ready(item_id)
 
+    def receive_speculative_transcript(self, item_id: str, token: int, text: str) -> None:
+        """A speculative final's text (the speaker paused): an automatic reply may start early.
+
+        Ignored unless the speaker is still silent in that pause and the turn will get an
+        automatic response. The reply is held until the response exists and the final
+        agrees with ``text`` (see :meth:`~realtime.session.responses.Responses.speculate`).
+        """
+        if not self._can.early_replies or self._turns.speculation_of(item_id) != token:
+            return
+        td = self.config.audio.input.turn_detection
+        if isinstance(self.config, RealtimeSession) and getattr(td, "create_response", False):
+            self._responses.speculate(item_id, text)
+
     def receive_transcription_failed(self, item_id: str, message: str) -> None:
         """Transcription of a user item failed (item-scoped; the session carries on)."""
         if self._transcripts.receive_failure(item_id, message):
@@ -401,6 +419,7 @@ class Session:
         wanted = timed_out or getattr(td, "create_response", False)
         if isinstance(self.config, RealtimeSession) and wanted:
             self._responses.create(ResponseCreateParams(), automatic=True)
+        self._responses.drop_unclaimed_speculation()
 
     def _server_vad(self) -> ServerVad | None:
         td = self.config.audio.input.turn_detection

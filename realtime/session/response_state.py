@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
-from protocol import AssistantMessage, AudioPCM, AudioPCMA, AudioPCMU, ResponseCreateParams
+from protocol import AudioPCM, AudioPCMA, AudioPCMU, ResponseCreateParams
 from protocol import server_events as ev
+from protocol.items import ConversationItem
 from realtime.session.replies import Usage
 
 
@@ -30,6 +31,27 @@ class OutputIds(TypedDict):
 
 
 @dataclass
+class CallRecord:
+    """A function call a response is producing.
+
+    Attributes:
+        item_id: The ``function_call`` item.
+        call_id: The id the client answers with (``function_call_output.call_id``).
+        name: The function's name.
+        output_index: The item's place in the response's output.
+        arguments: The JSON arguments so far.
+        done: The call's ``…done`` events were sent.
+    """
+
+    item_id: str
+    call_id: str
+    name: str
+    output_index: int
+    arguments: str = ""
+    done: bool = False
+
+
+@dataclass
 class ResponseRecord:
     """One response as the session tracks it.
 
@@ -41,7 +63,10 @@ class ResponseRecord:
         voice: Voice name.
         speed: Speaking-rate multiplier.
         state: Where the response stands.
-        item_id: The assistant item, once the first text arrived.
+        item_id: The assistant message item, once the first text arrived.
+        message_index: The message item's place in the response's output.
+        calls: Function calls, in output order.
+        outputs: Output items announced so far (the next one's ``output_index``).
         text: The text so far.
         unspoken: Text not yet sent to the speech engine (an unfinished sentence).
         deltas: Text deltas received. A reply given in one piece is spoken in one piece;
@@ -50,6 +75,7 @@ class ResponseRecord:
         awaiting_item: The user item whose transcript the response waits for.
         audio_bytes: Output audio produced so far.
         usage: Token counts reported by the responder.
+        conversation_id: The conversation the response adds to (None: out of band).
     """
 
     id: str
@@ -60,6 +86,9 @@ class ResponseRecord:
     speed: float
     state: ResponseState = ResponseState.GENERATING
     item_id: str | None = None
+    message_index: int = 0
+    calls: list[CallRecord] = field(default_factory=list)
+    outputs: int = 0
     text: str = ""
     unspoken: str = ""  # text not yet sent to the speech engine
     deltas: int = 0
@@ -67,6 +96,7 @@ class ResponseRecord:
     awaiting_item: str | None = None
     audio_bytes: int = 0
     usage: Usage | None = None
+    conversation_id: str | None = None
 
     @property
     def out_of_band(self) -> bool:
@@ -74,11 +104,11 @@ class ResponseRecord:
         return self.params.conversation == "none"
 
     def ids(self) -> OutputIds:
-        """The ids for this response's output events (output and content index 0)."""
+        """The ids for the output events of this response's message (content index 0)."""
         return {
             "response_id": self.id,
             "item_id": self.item_id or "",
-            "output_index": 0,
+            "output_index": self.message_index,
             "content_index": 0,
         }
 
@@ -87,7 +117,7 @@ class ResponseRecord:
         status: Literal["in_progress", "completed", "cancelled", "failed"],
         *,
         details: ev.ResponseStatusDetails | None = None,
-        output: list[AssistantMessage] | None = None,
+        output: list[ConversationItem] | None = None,
     ) -> ev.Response:
         """This response as the protocol's ``response`` object."""
         fmt = {"audio/pcm": AudioPCM, "audio/pcmu": AudioPCMU, "audio/pcma": AudioPCMA}[
@@ -98,7 +128,7 @@ class ResponseRecord:
             status=status,
             status_details=details,
             output=list(output or []),
-            conversation_id=None,
+            conversation_id=self.conversation_id,
             output_modalities=[self.modality],
             audio=ev.ResponseAudio(output=ev.ResponseAudioOutput(format=fmt, voice=self.voice)),
             metadata=self.params.metadata,

@@ -19,6 +19,8 @@ from typing import Literal
 from protocol import (
     AssistantMessage,
     ErrorCode,
+    ErrorType,
+    InputAudio,
     InvalidEvent,
     OutputAudio,
     OutputText,
@@ -26,11 +28,19 @@ from protocol import (
     ResponseCreateParams,
     SessionConfig,
     TranscriptionSession,
+    UserMessage,
 )
 from protocol import server_events as ev
 from protocol.items import ContentPart, ConversationItem, ItemReference
-from realtime.session.commands import CancelReply, CancelSynthesis, GenerateReply, Synthesize
+from realtime.session.commands import (
+    CancelReply,
+    CancelSynthesis,
+    GenerateReply,
+    ReleaseReply,
+    Synthesize,
+)
 from realtime.session.conversation import Conversation
+from realtime.session.function_calls import FunctionCalls
 from realtime.session.outbox import Outbox
 from realtime.session.replies import (
     FunctionCallDelta,
@@ -49,6 +59,10 @@ OUTPUT_BYTES_PER_MS = {"audio/pcm": 48, "audio/pcmu": 8, "audio/pcma": 8}
 """Bytes of output audio per millisecond, by format."""
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+_CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
+FIRST_CLAUSE_WORDS = 4
+"""A streamed reply's first clause (up to a comma, semicolon or colon) is spoken as soon as
+it is complete and has this many words; later text is spoken sentence by sentence."""
 
 Reason = Literal["turn_detected", "client_cancelled"]
 
@@ -97,6 +111,10 @@ class Responses:
         self._has_tts = has_tts
         self._waits = wait_for_transcripts
         self._response: ResponseRecord | None = None
+        self._calls = FunctionCalls(outbox, conversation)
+        self._speculation: _Speculation | None = None
+        self.conversation_id: str | None = None
+        """The session's conversation (``response.conversation_id`` of in-band responses)."""
 
     @property
     def active(self) -> bool:
@@ -132,6 +150,7 @@ class Responses:
         active = self._response
         if active is not None and active.state is not ResponseState.DONE:
             if automatic:
+                self.drop_speculation()
                 return
             raise InvalidEvent(
                 f"Conversation already has an active response in progress: {active.id}. "
@@ -139,6 +158,7 @@ class Responses:
                 code=ErrorCode.CONVERSATION_ALREADY_HAS_ACTIVE_RESPONSE,
             )
         response = self._new_response(config, params)
+        self._claim_speculation(response, automatic=automatic)
         self._response = response
         self._out.send(
             ev.ResponseCreated(
@@ -147,7 +167,7 @@ class Responses:
             )
         )
         latest = self._hooks.latest_user_item()
-        if self._waits and self._hooks.transcript_pending(latest):
+        if _say_text(params) is None and self._waits and self._hooks.transcript_pending(latest):
             response.state, response.awaiting_item = ResponseState.WAITING, latest
             return
         self._ask_responder(response)
@@ -166,32 +186,99 @@ class Responses:
             output_format=fmt,
             voice=voice if isinstance(voice, str) else voice.id,
             speed=config.audio.output.speed,
+            conversation_id=None if params.conversation == "none" else self.conversation_id,
         )
 
     def _ask_responder(self, response: ResponseRecord) -> None:
         response.state = ResponseState.GENERATING
-        self._out.command(GenerateReply(self._request(response)))
+        say = _say_text(response.params)
+        if say is not None:  # voxgate.say: the text itself, no responder
+            self.drop_speculation()
+            self.receive_reply_part(response.id, TextDelta(say))
+            self.receive_reply_part(response.id, ReplyDone())
+            return
+        request = self._request(response)
+        held, self._speculation = self._speculation, None
+        if held is not None and held.request.response_id == response.id:
+            if _same_context(held.request, request):
+                self._out.command(ReleaseReply(response.id))  # the early reply holds
+                return
+            self._out.command(CancelReply(response.id))
+        elif held is not None:
+            self._out.command(CancelReply(held.request.response_id))
+        self._out.command(GenerateReply(request))
 
-    def _request(self, response: ResponseRecord) -> ReplyRequest:
-        """The snapshot the responder answers from."""
+    # --- speculative replies ---------------------------------------------------------------
+
+    def speculate(self, item_id: str, text: str) -> None:
+        """Start the automatic reply to the turn ``item_id`` early, from a speculative final.
+
+        The reply is held (its parts kept by the runner) under the id the automatic
+        response will take; it is released when that response asks for its reply and the
+        final transcript and the conversation are what the reply was asked with, and
+        cancelled otherwise (the speaker went on, the final differs, the turn gets no
+        automatic response). Only for responders that read transcripts, with no response
+        active.
+        """
+        config = self._hooks.config()
+        if not self._waits or self.active or not isinstance(config, RealtimeSession):
+            return
+        self.drop_speculation()
+        response = self._new_response(config, ResponseCreateParams())
+        turn = UserMessage(id=item_id, content=[InputAudio(transcript=text)])
+        request = self._request(response, pending_turn=turn)
+        self._speculation = _Speculation(item_id, request)
+        self._out.command(GenerateReply(request, hold=True))
+
+    def drop_speculation(self) -> None:
+        """Cancel the held early reply, if any."""
+        held, self._speculation = self._speculation, None
+        if held is not None:
+            self._out.command(CancelReply(held.request.response_id))
+
+    def drop_unclaimed_speculation(self) -> None:
+        """Cancel the held early reply unless the current response took it."""
+        held = self._speculation
+        if held is not None and (
+            self._response is None or self._response.id != held.request.response_id
+        ):
+            self.drop_speculation()
+
+    def _claim_speculation(self, response: ResponseRecord, *, automatic: bool) -> None:
+        """An automatic response to the turn an early reply answers takes that reply's id."""
+        held = self._speculation
+        if held is None:
+            return
+        if automatic and held.item_id == self._hooks.latest_user_item():
+            response.id = held.request.response_id
+        else:
+            self.drop_speculation()
+
+    def _request(
+        self, response: ResponseRecord, *, pending_turn: UserMessage | None = None
+    ) -> ReplyRequest:
+        """The snapshot the responder answers from (``pending_turn``: a turn not yet committed)."""
         config = self._hooks.config()
         assert isinstance(config, RealtimeSession)
         params = response.params
         limit = config.max_output_tokens
         if params.max_output_tokens is not None:
             limit = params.max_output_tokens
+        items = self._context(params)
+        if pending_turn is not None:
+            items = (*items, pending_turn)
         return ReplyRequest(
             response_id=response.id,
             instructions=config.instructions,
             extra_instructions=params.instructions,
-            items=self._context(params),
+            items=items,
             tools=tuple(params.tools if params.tools is not None else config.tools),
             tool_choice=params.tool_choice
             if params.tool_choice is not None
             else config.tool_choice,
             max_output_tokens=None if limit == "inf" else limit,
             modality=response.modality,
-            latest_user_item_id=self._hooks.latest_user_item(),
+            latest_user_item_id=pending_turn.id if pending_turn else self._hooks.latest_user_item(),
             generated_item_ids=self._conversation.generated_ids,
         )
 
@@ -242,10 +329,15 @@ class Responses:
             case TextDelta():
                 self._add_text(response, part.text)
             case FunctionCallDelta():
-                self._cancel_work(response)
-                self._finish("failed", error="Function calls are not supported yet.")
+                self._calls.add(response, part)
             case ReplyDone():
                 response.usage = part.usage
+                malformed = self._calls.malformed(response)
+                if malformed is not None:
+                    self._cancel_work(response, reply_ended=True)
+                    self._finish("failed", error=malformed)
+                    return
+                self._calls.close_all(response, completed=True)
                 self._reply_done(response)
             case ReplyFailed():
                 self._cancel_work(response, reply_ended=True)
@@ -270,9 +362,8 @@ class Responses:
         response.unspoken += text
         response.deltas += 1
         if response.deltas > 1:  # a streamed reply: speak each sentence once it is complete
-            *ready, response.unspoken = _SENTENCE_END.split(response.unspoken)
-            for sentence in ready:
-                self._synthesize(response, sentence, last=False)
+            for piece in _ready_pieces(response):
+                self._synthesize(response, piece, last=False)
 
     def _reply_done(self, response: ResponseRecord) -> None:
         if response.item_id is None or response.modality == "text":
@@ -297,10 +388,15 @@ class Responses:
 
     def _announce_item(self, response: ResponseRecord) -> None:
         response.item_id = self._out.ids("item")
+        response.message_index = response.outputs
+        response.outputs += 1
         item = AssistantMessage(id=response.item_id, status="in_progress", content=[])
         self._out.send(
             ev.ResponseOutputItemAdded(
-                event_id=self._out.event_id(), response_id=response.id, output_index=0, item=item
+                event_id=self._out.event_id(),
+                response_id=response.id,
+                output_index=response.message_index,
+                item=item,
             )
         )
         if not response.out_of_band:
@@ -407,11 +503,14 @@ class Responses:
         assert response is not None
         response.state = ResponseState.DONE
         response.awaiting_item = None  # a transcript arriving later must not revive it
-        output = [] if response.item_id is None else [self._close_item(response, status)]
+        self.drop_speculation()  # a held reply this response never released
+        self._calls.close_all(response, completed=status == "completed")
+        output = self._outputs(response, status)
         details = None
         if status == "cancelled":
             details = ev.ResponseStatusDetails(type="cancelled", reason=reason)
         elif status == "failed":
+            self._out.error(error or "Speech synthesis failed.", code=None, type_=ErrorType.SERVER)
             details = ev.ResponseStatusDetails(
                 type="failed",
                 error=ev.ResponseStatusError(
@@ -422,9 +521,26 @@ class Responses:
         self._out.send(ev.ResponseDone(event_id=self._out.event_id(), response=done))
         self._hooks.ended(response.audio_bytes // OUTPUT_BYTES_PER_MS[response.output_format])
 
+    def _outputs(self, response: ResponseRecord, status: str) -> list[ConversationItem]:
+        """The response's output items in order, closing its message item."""
+        indexed: list[tuple[int, ConversationItem]] = [
+            (call.output_index, self._calls.item(call, completed=status == "completed"))
+            for call in response.calls
+        ]
+        if response.item_id is not None:
+            indexed.append((response.message_index, self._close_item(response, status)))
+        return [item for _, item in sorted(indexed, key=lambda pair: pair[0])]
+
     def _close_item(self, response: ResponseRecord, status: str) -> AssistantMessage:
-        """Send the ``…done`` events of the response's item; return the finished item."""
+        """Send the ``…done`` events of the response's message; return the finished item.
+
+        A response that did not complete keeps, in an audio item, only the text that went
+        to the speech engine (the unfinished sentence after it was never spoken).
+        """
         assert response.item_id is not None
+        if status != "completed" and response.modality == "audio" and response.unspoken:
+            response.text = response.text[: len(response.text) - len(response.unspoken)].rstrip()
+            response.unspoken = ""
         ids = response.ids()
         content: list[OutputAudio | OutputText]
         if response.modality == "audio":
@@ -453,7 +569,10 @@ class Responses:
         )
         self._out.send(
             ev.ResponseOutputItemDone(
-                event_id=self._out.event_id(), response_id=response.id, output_index=0, item=item
+                event_id=self._out.event_id(),
+                response_id=response.id,
+                output_index=response.message_index,
+                item=item,
             )
         )
         if not response.out_of_band and self._conversation.get(response.item_id) is not None:
@@ -466,3 +585,48 @@ class Responses:
                 )
             )
         return item
+
+
+def _ready_pieces(response: ResponseRecord) -> list[str]:
+    """Take the complete sentences (or, before any speech, the first clause) off ``unspoken``."""
+    *ready, response.unspoken = _SENTENCE_END.split(response.unspoken)
+    if ready or response.synthesizing:
+        return ready
+    for end in _CLAUSE_END.finditer(response.unspoken):
+        clause = response.unspoken[: end.start()]
+        if len(clause.split()) >= FIRST_CLAUSE_WORDS:
+            response.unspoken = response.unspoken[end.end() :]
+            return [clause]
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class _Speculation:
+    """An early reply, held: the turn it answers and what it was asked with."""
+
+    item_id: str
+    request: ReplyRequest
+
+
+def _same_context(early: ReplyRequest, now: ReplyRequest) -> bool:
+    """Whether an early reply answers what the response would ask (ids and statuses aside)."""
+
+    def key(request: ReplyRequest) -> tuple[object, ...]:
+        items = tuple(item.model_dump(exclude={"id", "status"}) for item in request.items)
+        return (
+            request.instructions,
+            request.extra_instructions,
+            request.tools,
+            request.tool_choice,
+            request.temperature,
+            request.max_output_tokens,
+            request.modality,
+            items,
+        )
+
+    return key(early) == key(now)
+
+
+def _say_text(params: ResponseCreateParams) -> str | None:
+    """The text a ``response.voxgate.say`` asks to speak verbatim, if any."""
+    return params.voxgate.say if params.voxgate is not None else None

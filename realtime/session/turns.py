@@ -80,6 +80,8 @@ class TurnCallbacks:
         turn_ended: A VAD turn ended (False) or the idle timeout fired (True): the moment
             for an automatic response.
         server_vad: The turn detection in force, when it is ``server_vad``.
+        speculation_void: The current pause's speculative final no longer holds (the
+            speaker went on, or the turn was dropped).
     """
 
     start_transcript: Callable[[str], Transcribing]
@@ -87,6 +89,7 @@ class TurnCallbacks:
     speech_started: Callable[[], None]
     turn_ended: Callable[[bool], None]
     server_vad: Callable[[], ServerVad | None]
+    speculation_void: Callable[[], None]
 
 
 class Turns:
@@ -129,6 +132,11 @@ class Turns:
         """The item of the turn in progress, if any."""
         return self._turn.item_id if self._turn is not None else None
 
+    def speculation_of(self, item_id: str) -> int | None:
+        """The token of the speculative final still valid for the turn ``item_id``, if any."""
+        turn = self._turn
+        return turn.speculation if turn is not None and turn.item_id == item_id else None
+
     @property
     def pristine(self) -> bool:
         """No audio was received yet."""
@@ -149,6 +157,7 @@ class Turns:
         hints = [e.edge for e in events if e.edge in (SpeechEdge.PAUSE, SpeechEdge.RESUME)]
         if self._turn is not None and SpeechEdge.RESUME in hints:
             self._turn.speculation = None  # the speaker went on: no final may use it
+            self._on.speculation_void()
         for event in events:
             if event.edge is SpeechEdge.START and self._turn is None:
                 self._speech_started(event.sample)
@@ -317,5 +326,6 @@ class Turns:
         return True
 
     def _cancel_transcript(self, turn: _Turn) -> None:
+        self._on.speculation_void()
         if turn.transcribed:
             self._out.command(CancelTranscript(turn.item_id))

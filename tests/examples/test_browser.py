@@ -3,7 +3,9 @@
 Chromium (Debian's ``/usr/bin/chromium``, installed by ``make test``) plays JFK's inaugural
 sentence as its microphone; the page at ``/demo`` gets a client secret from the server,
 streams the mic through its AudioWorklet to ``/v1/realtime`` and must show the sentence as
-a final transcript. A screenshot is kept in ``test-artifacts/browser-demo.png``.
+a final transcript. In Converse mode a scripted chat endpoint stands in for the language
+model, and the page must show and play its answers. Screenshots are kept in
+``test-artifacts/browser-demo.png`` and ``test-artifacts/browser-converse.png``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import os
 import tempfile
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ from realtime.inference.loading import load_engines
 from realtime.server.app import create_app
 from realtime.server.demo import SESSIONS_PER_WINDOW
 from realtime.server.settings import Settings
+from testkit.chat_endpoint import HttpError, ScriptedChatEndpoint, TextReply
+from testkit.loadgen import serve
 from testkit.paths import REPO
 from testkit.wer import wer
 
@@ -91,10 +95,14 @@ def fake_microphone(testdata: Path, path: Path, *, lead_s: float) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def demo_page(url: str, microphone: Path) -> AsyncIterator[tuple[Any, list[str]]]:
+async def demo_page(
+    url: str, microphone: Path, *, before_start: Callable[[Any], Awaitable[None]] | None = None
+) -> AsyncIterator[tuple[Any, list[str]]]:
     """Headless Chromium on ``url``/demo with ``microphone`` as its (non-looping) mic.
 
-    Yields the page and a list that collects page errors and console errors/warnings.
+    ``before_start`` sets the page up (mode, instructions) before "Start microphone" is
+    pressed. Yields the page and a list that collects page errors and console
+    errors/warnings.
     """
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
@@ -124,6 +132,8 @@ async def demo_page(url: str, microphone: Path) -> AsyncIterator[tuple[Any, list
             response = await page.goto(f"{url}/demo")
             assert response is not None and response.ok
             assert await page.title() == "voxgate — microphone demo"
+            if before_start is not None:
+                await before_start(page)
             await page.click("#start")
             await page.wait_for_selector('body[data-state="listening"]', timeout=WAIT_MS)
             yield page, problems
@@ -171,6 +181,79 @@ async def test_speaking_over_playback_interrupts_and_truncates(server, testdata,
         await page.screenshot(path=str(tmp_path / "barge-in.png"))
 
     assert 0 < heard_ms < audio_ms, (heard_ms, audio_ms, problems)
+    assert not [p for p in problems if "error" in p], problems
+
+
+ANSWER = "Hello from the test."
+INSTRUCTIONS = "You are the browser test's assistant. Answer in one sentence."
+REFUSED = "the test refuses typed questions"
+
+
+def scripted_llm(body: dict[str, Any]) -> TextReply | HttpError:
+    """Every spoken turn gets :data:`ANSWER`; the typed question is refused."""
+    last = body["messages"][-1]
+    if last["role"] == "user" and "typed question" in last["content"]:
+        return HttpError(400, REFUSED)
+    return TextReply(ANSWER)
+
+
+async def choose_converse(page: Any) -> None:
+    await page.check('input[name="mode"][value="converse"]')
+    await page.fill("#instructions", INSTRUCTIONS)
+
+
+async def test_converse_mode_answers_each_turn_aloud(engines, testdata, tmp_path):
+    # JFK's sentence ends in two seconds of silence, so his last turn's answer plays to the end
+    microphone = fake_microphone(testdata, tmp_path / "jfk.wav", lead_s=0.5)
+    async with (
+        ScriptedChatEndpoint(scripted_llm) as llm,
+        serve(engines, llm_base_url=llm.base_url) as voxgate,
+        demo_page(voxgate.url, microphone, before_start=choose_converse) as (page, problems),
+    ):
+        await page.wait_for_function(
+            """() => {
+                const turns = [...document.querySelectorAll("#transcript .turn")];
+                const said = turns.filter((t) => t.matches(".user.final"))
+                    .map((t) => t.querySelector(".text").textContent).join(" ").toLowerCase();
+                const last = turns.at(-1);
+                return /country\\W*$/.test(said)
+                    && last?.matches(".assistant.final:not(.interrupted)")
+                    && Number(last.dataset.playedMs) > 0
+                    && last.dataset.playedMs === last.dataset.audioMs;
+            }""",
+            timeout=WAIT_MS,
+        )
+        finals = await page.locator("#transcript .turn.user.final .text").all_inner_texts()
+        answer = page.locator("#transcript .turn").last
+        answer_text = await answer.locator(".text").inner_text()
+        audio_ms = int(await answer.get_attribute("data-audio-ms") or -1)
+        played_samples = int(await page.get_attribute("body", "data-played-samples") or -1)
+        session_mode = await page.get_attribute("body", "data-session-mode")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "browser-converse.png"), full_page=True)
+
+        # a typed message is a user turn too; a failed answer says why in the log
+        await page.fill("#say-text", "A typed question for the model?")
+        await page.click("#say-button")
+        failure = page.locator("#transcript .turn.notice.failed")
+        await failure.wait_for(timeout=WAIT_MS)
+        failure_text = await failure.inner_text()
+        typed = await page.locator("#transcript .turn.user.typed .text").all_inner_texts()
+
+    transcript = " ".join(finals)
+    assert session_mode == "converse", problems
+    assert wer(JFK, transcript) <= 0.2, (transcript, problems)
+    assert answer_text.strip() == ANSWER, (answer_text, problems)
+    # the page counts all it rendered: at least the answer (to the ms rounding)
+    assert audio_ms > 500 and played_samples >= (audio_ms - 1) * 24, (audio_ms, played_samples)
+    spoken = llm.requests[:-1]
+    assert spoken and all(
+        r["messages"][0] == {"role": "system", "content": INSTRUCTIONS} for r in spoken
+    )
+    heard = " ".join(m["content"] for m in spoken[-1]["messages"] if m["role"] == "user")
+    assert "country" in heard.lower(), heard
+    assert typed == ["A typed question for the model?"]
+    assert REFUSED in failure_text, failure_text
     assert not [p for p in problems if "error" in p], problems
 
 

@@ -381,6 +381,33 @@ def server_samples() -> list[tuple[str, Any]]:
     )
     s.append(
         (
+            "response.function_call_arguments.delta",
+            se.ResponseFunctionCallArgumentsDelta(
+                event_id=EID,
+                response_id="resp_1",
+                item_id="item_9",
+                output_index=1,
+                call_id="call_1",
+                delta='{"city": ',
+            ),
+        )
+    )
+    s.append(
+        (
+            "response.function_call_arguments.done",
+            se.ResponseFunctionCallArgumentsDone(
+                event_id=EID,
+                response_id="resp_1",
+                item_id="item_9",
+                output_index=1,
+                call_id="call_1",
+                name="get_weather",
+                arguments='{"city": "Paris"}',
+            ),
+        )
+    )
+    s.append(
+        (
             "rate_limits.updated",
             se.RateLimitsUpdated(
                 event_id=EID,

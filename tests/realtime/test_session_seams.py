@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from engines.base import SpeechEdge, VADEvent
+from engines.base import SpeechEdge, Transcript, VADEvent
 from protocol import RealtimeSession, parse_client_event
 from realtime.session import Capabilities, Session
 from realtime.session.commands import (
@@ -16,6 +16,8 @@ from realtime.session.commands import (
     DetectSpeech,
     FeedTranscriber,
     FinalizeTranscript,
+    GenerateReply,
+    ReleaseReply,
     RequestPartial,
     SpeculateFinal,
     StartTranscript,
@@ -228,7 +230,8 @@ def test_barge_in_while_generating_closes_the_reply_and_the_speech():
     done = events[-1]
     assert done.response.status == "cancelled"
     assert done.response.status_details.reason == "turn_detected"
-    assert done.response.output[0].content[0].transcript == "A long story. It goes"
+    # only what went to the speech engine was heard: the unfinished sentence never was
+    assert done.response.output[0].content[0].transcript == "A long story."
 
 
 def test_a_blank_reply_completes_without_an_item():
@@ -254,3 +257,137 @@ def test_native_audio_is_resampled_onto_the_timeline_like_appended_audio():
     (second,) = s.commands()
     assert second.chunk.start == first.chunk.end  # contiguous on the timeline
     assert s.events_to_send() == []
+
+
+def test_a_streamed_reply_speaks_its_first_clause_before_the_sentence_ends():
+    s = make()
+    _, (generate,) = send(s, {"type": "response.create"})
+    rid = generate.request.response_id
+    for piece in ("Well,", " in Paris today,", " it is sunny", " and warm, mostly.", " Bye, now"):
+        s.receive_reply_part(rid, TextDelta(piece))
+    s.receive_reply_part(rid, ReplyDone())
+    s.events_to_send()
+    spoken = [(c.text, c.last) for c in of(Synthesize, s.commands())]
+    # "Well," alone is too short to say apart; later clauses wait for their sentence
+    assert spoken == [
+        ("Well, in Paris today,", False),
+        ("it is sunny and warm, mostly.", False),
+        ("Bye, now", True),
+    ]
+
+
+# --- early replies from speculative finals -------------------------------------------------
+
+
+def conversing(*, early_replies: bool = True) -> Session:
+    """A conversation (server_vad answers each turn) with a transcript-reading responder."""
+    s = Session(
+        RealtimeSession(),
+        ids=SequentialIds(),
+        created_at=0.0,
+        capabilities=Capabilities(
+            speculative_asr=True, reads_transcripts=True, early_replies=early_replies
+        ),
+    )
+    s.events_to_send()
+    s.commands()
+    listen(s, 4.0)
+    return s
+
+
+def paused_turn(s: Session) -> tuple[str, int]:
+    """A turn whose speaker paused; its item and speculation token."""
+    _, commands = vad(s, (SPEECH, 0), upto=16_000)
+    (start,) = of(StartTranscript, commands)
+    _, commands = vad(s, (PAUSE, 17_000), upto=20_000)
+    (speculate,) = of(SpeculateFinal, commands)
+    return start.item_id, speculate.token
+
+
+def final(s: Session, item: str, text: str) -> tuple[list, list]:
+    s.receive_transcript(item, Transcript(text, "en", 0.0, 1.0))
+    return s.events_to_send(), s.commands()
+
+
+def test_a_speculative_final_starts_the_reply_early_and_the_response_releases_it():
+    s = conversing()
+    item, token = paused_turn(s)
+    s.receive_speculative_transcript(item, token, "What time is it?")
+    assert s.events_to_send() == []  # nothing the client sees yet
+    (early,) = of(GenerateReply, s.commands())
+    assert early.hold and early.request.latest_user_item_id == item
+    assert early.request.items[-1].content[0].transcript == "What time is it?"
+    events, commands = vad(s, (END, 17_000), upto=30_000)
+    created = next(e for e in events if e.type == "response.created")
+    assert created.response.id == early.request.response_id
+    assert of(FinalizeTranscript, commands) == [FinalizeTranscript(item, speculation=token)]
+    _, commands = final(s, item, "What time is it?")
+    assert commands == [ReleaseReply(early.request.response_id)]  # no second request
+    s.receive_reply_part(created.response.id, TextDelta("Noon."))
+    s.receive_reply_part(created.response.id, ReplyDone())
+    events = s.events_to_send()
+    assert any(e.type == "response.output_audio_transcript.delta" for e in events)
+
+
+def test_a_different_final_asks_again_under_the_same_response():
+    s = conversing()
+    item, token = paused_turn(s)
+    s.receive_speculative_transcript(item, token, "What time")
+    (early,) = of(GenerateReply, s.commands())
+    vad(s, (END, 17_000), upto=30_000)
+    _, commands = final(s, item, "What time is it?")
+    rid = early.request.response_id
+    assert commands[0] == CancelReply(rid)
+    (again,) = of(GenerateReply, commands)
+    assert not again.hold and again.request.response_id == rid
+    assert again.request.items[-1].content[0].transcript == "What time is it?"
+
+
+def test_speech_after_the_pause_cancels_the_early_reply():
+    s = conversing()
+    item, token = paused_turn(s)
+    s.receive_speculative_transcript(item, token, "What time")
+    (early,) = of(GenerateReply, s.commands())
+    _, commands = vad(s, (RESUME, 21_000), upto=24_000)
+    assert CancelReply(early.request.response_id) in commands
+    s.receive_speculative_transcript(item, token, "What time")  # late: the pause is over
+    assert of(GenerateReply, s.commands()) == []
+
+
+def test_no_early_reply_without_an_automatic_response():
+    s = conversing()
+    send(
+        s,
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "audio": {
+                    "input": {"turn_detection": {"type": "server_vad", "create_response": False}}
+                },
+            },
+        },
+    )
+    item, token = paused_turn(s)
+    s.receive_speculative_transcript(item, token, "Hello")
+    assert of(GenerateReply, s.commands()) == []
+
+
+def test_voxgate_say_speaks_the_text_verbatim_without_asking_the_responder():
+    s = conversing()  # a transcript-reading responder (an LLM) behind the session
+    events, commands = send(
+        s, {"type": "response.create", "response": {"voxgate": {"say": "Your table is ready."}}}
+    )
+    assert of(GenerateReply, commands) == []
+    spoken = [e.delta for e in events if e.type == "response.output_audio_transcript.delta"]
+    assert spoken == ["Your table is ready."]
+    assert [(c.text, c.last) for c in of(Synthesize, commands)] == [("Your table is ready.", True)]
+
+
+def test_early_replies_can_be_switched_off():
+    s = conversing(early_replies=False)
+    item, token = paused_turn(s)
+    s.receive_speculative_transcript(item, token, "Hello")
+    assert of(GenerateReply, s.commands()) == []
+    _, commands = vad(s, (END, 17_000), upto=30_000)
+    assert of(FinalizeTranscript, commands) == [FinalizeTranscript(item, speculation=token)]

@@ -161,8 +161,9 @@ def test_a_failed_internal_transcript_fails_the_response_without_a_transcription
     started, _, _, _ = turn(s, 0, 20_000, 36_000)
     s.receive_transcription_failed(started[0].item_id, "The audio could not be transcribed.")
     events, _ = drain(s)
-    assert shown(events) == [] and types(events) == ["response.done"]
-    assert events[0].response.status == "failed"
+    assert shown(events) == [] and types(events) == ["error", "response.done"]
+    assert events[1].response.status == "failed"
+    assert events[0].error.message == events[1].response.status_details.error.message
 
 
 # --- turning it on and off -------------------------------------------------------------------

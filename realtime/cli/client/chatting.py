@@ -26,7 +26,7 @@ class SpokenReply:
     """One reply the gateway spoke.
 
     Attributes:
-        text: The text that was asked for.
+        text: The text that was asked for (``chat``), or the user's turn it answers (``talk``).
         transcript: The audio transcript the server reported.
         audio: 24 kHz pcm16 bytes.
         status: ``response.done`` status (``completed``, ``cancelled``, ``failed``).
@@ -167,7 +167,7 @@ async def _speak(
             continue
         reply.clear()
         await send_event(
-            ws, {"type": "response.create", "response": {"instructions": text.strip()}}
+            ws, {"type": "response.create", "response": {"voxgate": {"say": text.strip()}}}
         )
         response = await reply.done.get()
         spoken = reply.spoken(text.strip(), response["status"])

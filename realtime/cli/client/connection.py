@@ -92,9 +92,16 @@ async def stream_audio(ws: Any, audio: AsyncIterator[bytes]) -> None:
         )
 
 
-def server_vad(*, create_response: bool | None = None) -> dict[str, Any]:
-    """The ``turn_detection`` this client asks for; ``create_response`` only when given."""
-    vad: dict[str, Any] = {"type": "server_vad", "silence_duration_ms": SILENCE_DURATION_MS}
+def server_vad(
+    *, create_response: bool | None = None, silence_ms: int = SILENCE_DURATION_MS
+) -> dict[str, Any]:
+    """The ``turn_detection`` this client asks for; ``create_response`` only when given.
+
+    Args:
+        create_response: Whether the server answers each turn; None leaves its default.
+        silence_ms: The pause that ends a turn.
+    """
+    vad: dict[str, Any] = {"type": "server_vad", "silence_duration_ms": silence_ms}
     if create_response is not None:
         vad["create_response"] = create_response
     return vad

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,14 +87,15 @@ def _transcription_session(language: str | None) -> dict[str, Any]:
 
 
 @dataclass
-class _Turns:
-    """Which user turns are open or awaiting their final transcript."""
+class UserTurns:
+    """Which user turns are open or awaiting their final transcript (``settled``: neither)."""
 
     open: set[str] = field(default_factory=set)
     committed: set[str] = field(default_factory=set)
     final: set[str] = field(default_factory=set)
 
     def track(self, event: dict[str, Any]) -> None:
+        """Take in one server event (those not about user turns are ignored)."""
         kind = event["type"]
         if kind == "input_audio_buffer.speech_started":
             self.open.add(event["item_id"])
@@ -109,6 +110,7 @@ class _Turns:
 
     @property
     def settled(self) -> bool:
+        """No turn is open and every committed one has its final transcript."""
         return not self.open and self.committed <= self.final
 
 
@@ -121,9 +123,29 @@ async def _print_until_settled(
         Exception: whatever ``sender`` raised while streaming the audio.
         websockets.ConnectionClosed: the gateway closed the connection.
     """
-    turns = _Turns()
+    turns = UserTurns()
+    async for event in events_until_settled(ws, sender, lambda: turns.settled, settle_s):
+        turns.track(event)
+        show_transcript(event, printer)
+
+
+async def events_until_settled(
+    ws: Any, sender: asyncio.Future[None], settled: Callable[[], bool], settle_s: float
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield server events until ``sender`` is done, ``settled()`` and ``settle_s`` passed quiet.
+
+    Args:
+        ws: The open connection.
+        sender: The task streaming the input audio (an endless one: events until cancelled).
+        settled: Whether nothing more is awaited (checked before each wait).
+        settle_s: Quiet time that marks the end once the audio is sent and all is settled.
+
+    Raises:
+        Exception: whatever ``sender`` raised while streaming the audio.
+        websockets.ConnectionClosed: the gateway closed the connection.
+    """
     while True:
-        timeout = settle_s if sender.done() and turns.settled else None
+        timeout = settle_s if sender.done() and settled() else None
         receive = asyncio.ensure_future(ws.recv())
         waiting = {receive} if sender.done() else {receive, sender}
         done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -132,9 +154,7 @@ async def _print_until_settled(
             raise sender.exception()  # type: ignore[misc]
         if receive not in done:
             receive.cancel()  # cancelling a websockets recv loses nothing
-            if not done:  # quiet for settle_s with everything final: finished
+            if not done:  # quiet for settle_s with everything settled: finished
                 return
             continue
-        event = json.loads(receive.result())
-        turns.track(event)
-        show_transcript(event, printer)
+        yield json.loads(receive.result())

@@ -1,0 +1,1 @@
+"""Language models run in-process (llama.cpp through xllamacpp)."""
