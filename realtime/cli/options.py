@@ -27,6 +27,7 @@ SERVER_SETTINGS = (
     "llm_connect_timeout_s",
     "llm_first_token_timeout_s",
     "llm_early_replies",
+    "llm_max_output_tokens",
     "llm_threads",
     "llm_parallel",
     "max_sessions",

@@ -37,12 +37,14 @@ def open_chat(settings: Settings, engines: Engines) -> ChatBackend | None:
             key,
             connect_timeout_s=settings.llm_connect_timeout_s,
             first_token_timeout_s=settings.llm_first_token_timeout_s,
+            max_tokens=settings.llm_max_output_tokens,
         )
     if engines.llm is not None:
         return LocalChat(
             engines.llm,
             first_token_timeout_s=settings.llm_first_token_timeout_s,
             workers=settings.llm_parallel,
+            max_tokens=settings.llm_max_output_tokens,
         )
     return None
 

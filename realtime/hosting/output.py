@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
@@ -28,7 +29,8 @@ from realtime.session.commands import (
     ReleaseReply,
     Synthesize,
 )
-from realtime.session.replies import ReplyDone, ReplyFailed, ReplyPart
+from realtime.session.replies import ReplyDone, ReplyFailed, ReplyPart, TextDelta
+from realtime.session.speech_pieces import SpeechPieces
 
 ResponseCommand = GenerateReply | ReleaseReply | CancelReply | Synthesize | CancelSynthesis
 
@@ -68,6 +70,8 @@ class ResponseWork:
         self._spawn = spawn
         self._replying: dict[str, asyncio.Task[None]] = {}
         self._held: dict[str, list[ReplyPart]] = {}  # held replies' parts, until released
+        self._early: dict[str, _EarlySpeech] = {}  # held replies' first piece, spoken early
+        self._held_audio: dict[str, list[bytes]] = {}  # its audio, until the session asks
         self._speaking: dict[str, asyncio.Task[None]] = {}
         self._speech_queues: dict[str, asyncio.Queue[Synthesize]] = {}
 
@@ -78,21 +82,25 @@ class ResponseWork:
                 response_id = command.request.response_id
                 if command.hold:
                     self._held[response_id] = []
+                    if command.speech is not None and self._tts is not None:
+                        self._early[response_id] = _EarlySpeech(command.speech)
                 self._start(self._replying, "reply", response_id, self._reply(command))
             case ReleaseReply():
                 self._release(command.response_id)
             case CancelReply():
-                self._held.pop(command.response_id, None)
+                if self._held.pop(command.response_id, None) is not None:
+                    self._stop_speech(command.response_id)  # its early speech, if any
                 _cancel(self._replying.pop(command.response_id, None))
             case Synthesize():
                 self._queue_speech(command)
             case CancelSynthesis():
-                self._speech_queues.pop(command.response_id, None)
-                _cancel(self._speaking.pop(command.response_id, None))
+                self._stop_speech(command.response_id)
 
     def cancel_all(self) -> None:
         """Cancel every reply and speech task (the session is ending)."""
         self._held.clear()
+        self._early.clear()
+        self._held_audio.clear()
         for task in [*self._replying.values(), *self._speaking.values()]:
             task.cancel()
 
@@ -141,6 +149,8 @@ class ResponseWork:
         held = self._held.get(response_id)
         if held is not None:
             held.append(part)
+            if isinstance(part, TextDelta):
+                self._speak_early(response_id, part.text)
             return
         self.session.receive_reply_part(response_id, part)
         self._flush()
@@ -152,13 +162,59 @@ class ResponseWork:
 
     # --- TTS -------------------------------------------------------------------------------
 
+    def _speak_early(self, response_id: str, text: str) -> None:
+        """Start speaking a held reply's first piece as soon as it is cut (audio kept)."""
+        early = self._early.get(response_id)
+        if early is None or early.piece is not None:
+            return
+        pieces = early.cutter.add(text)
+        if pieces:
+            early.piece = dataclasses.replace(early.template, text=pieces[0])
+            self._held_audio[response_id] = []
+            self._enqueue(early.piece)
+
     def _queue_speech(self, command: Synthesize) -> None:
-        """Queue a text piece on its response's speech task (started by the first piece)."""
+        """Queue a text piece on its response's speech task (started by the first piece).
+
+        The first piece the session asks for, when it is the piece a held reply already
+        started speaking, is not spoken again: its audio so far goes to the session, and
+        the rest follows as it is made.
+        """
+        early = self._early.pop(command.response_id, None)
+        if early is not None and early.piece is not None:
+            if early.piece == command:
+                asyncio.get_running_loop().call_soon(self._release_audio, command.response_id)
+                return
+            self._stop_speech(command.response_id)  # the early piece was not what is asked
+        self._enqueue(command)
+
+    def _enqueue(self, command: Synthesize) -> None:
+        """Put a piece on its response's speech queue (the first piece starts the task)."""
         queue = self._speech_queues.get(command.response_id)
         if queue is None:
             queue = self._speech_queues[command.response_id] = asyncio.Queue()
             self._start(self._speaking, "speech", command.response_id, self._speak(command, queue))
         queue.put_nowait(command)
+
+    def _release_audio(self, response_id: str) -> None:
+        for chunk in self._held_audio.pop(response_id, []):
+            self.session.receive_synthesized_audio(response_id, chunk, final=False)
+        self._flush()
+
+    def _audio(self, response_id: str, chunk: bytes) -> None:
+        """Hand a chunk of speech to the session, or keep it while its piece is early."""
+        held = self._held_audio.get(response_id)
+        if held is not None:
+            held.append(chunk)
+            return
+        self.session.receive_synthesized_audio(response_id, chunk, final=False)
+        self._flush()
+
+    def _stop_speech(self, response_id: str) -> None:
+        self._early.pop(response_id, None)
+        self._held_audio.pop(response_id, None)
+        self._speech_queues.pop(response_id, None)
+        _cancel(self._speaking.pop(response_id, None))
 
     async def _speak(self, first: Synthesize, queue: asyncio.Queue[Synthesize]) -> None:
         """Speak a response's pieces in order; report the final audio after the last."""
@@ -175,10 +231,13 @@ class ResponseWork:
             raise
         except Exception:
             log.exception("speech synthesis failed for %s", response_id)
+            if self._held_audio.pop(response_id, None) is not None:  # early: the session
+                self._early.pop(response_id, None)  # will ask for the piece and get a retry
             self.session.receive_synthesis_failed(response_id, "Speech synthesis failed.")
         finally:
-            self._speaking.pop(response_id, None)
-            self._speech_queues.pop(response_id, None)
+            if self._speaking.get(response_id) is asyncio.current_task():
+                del self._speaking[response_id]
+                self._speech_queues.pop(response_id, None)
         self._flush()
 
     async def _synthesize(self, command: Synthesize) -> None:
@@ -198,8 +257,7 @@ class ResponseWork:
                 inflight = None
                 if chunk is None:
                     return
-                self.session.receive_synthesized_audio(command.response_id, chunk, final=False)
-                self._flush()
+                self._audio(command.response_id, chunk)
         finally:  # close the generator on a pool thread, after any pull in flight
             if inflight is not None and not inflight.done():
                 inflight.add_done_callback(lambda _: self._close_later(chunks))
@@ -211,6 +269,15 @@ class ResponseWork:
             self._pool.submit(_close, chunks)
         except RuntimeError:  # the pool is shutting down: close here (nothing else runs it)
             _close(chunks)
+
+
+class _EarlySpeech:
+    """A held reply's early speech: how it will be spoken, and its first piece once cut."""
+
+    def __init__(self, template: Synthesize) -> None:
+        self.template = template
+        self.cutter = SpeechPieces()
+        self.piece: Synthesize | None = None
 
 
 def _cancel(task: asyncio.Task[None] | None) -> None:

@@ -29,7 +29,7 @@ class ChatUnavailable(Exception):
 
 
 class ChatBackend(Protocol):
-    """Runs streamed chat completions.
+    """Runs streamed chat completions (a body without ``max_tokens`` gets the backend's).
 
     Attributes:
         model: The model name request bodies carry (None: the backend fills it in).
@@ -60,6 +60,7 @@ class EndpointChat:
         api_key: Sent as a bearer token; never logged or shown.
         connect_timeout_s: Longest wait to connect.
         first_token_timeout_s: Longest wait from the request to its first chunk.
+        max_tokens: A reply's token limit when the request sets none (None: no limit).
     """
 
     def __init__(
@@ -70,10 +71,12 @@ class EndpointChat:
         *,
         connect_timeout_s: float = 5.0,
         first_token_timeout_s: float = 10.0,
+        max_tokens: int | None = None,
     ) -> None:
         import openai
 
         self.model = model
+        self._max_tokens = max_tokens
         self._host = urlsplit(base_url).hostname or base_url
         self._key = api_key
         self._first_token_s = first_token_timeout_s
@@ -91,6 +94,8 @@ class EndpointChat:
         from openai.types.chat import ChatCompletionChunk
 
         params = {key: value for key, value in body.items() if key != "stream"}
+        if self._max_tokens is not None:
+            params.setdefault("max_tokens", self._max_tokens)
         response: AsyncStream[ChatCompletionChunk] | None = None
         try:
             try:
@@ -169,18 +174,27 @@ class LocalChat:
         engine: The loaded model.
         first_token_timeout_s: Longest wait from the request to its first chunk.
         workers: Completions at once (the model's parallel slots).
+        max_tokens: A reply's token limit when the request sets none (None: no limit).
     """
 
     def __init__(
-        self, engine: ChatModel, *, first_token_timeout_s: float = 10.0, workers: int = 4
+        self,
+        engine: ChatModel,
+        *,
+        first_token_timeout_s: float = 10.0,
+        workers: int = 4,
+        max_tokens: int | None = None,
     ) -> None:
         self.model: str | None = engine.name
+        self._max_tokens = max_tokens
         self._engine = engine
         self._first_token_s = first_token_timeout_s
         self._threads = ThreadPoolExecutor(workers, thread_name_prefix="llm")
 
     async def stream(self, body: Body) -> AsyncGenerator[Chunk, None]:
         """Stream one completion's chunks (see :class:`ChatBackend`)."""
+        if self._max_tokens is not None and "max_tokens" not in body:
+            body = {**body, "max_tokens": self._max_tokens}
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()

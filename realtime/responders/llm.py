@@ -42,9 +42,8 @@ class LLMResponder:
         reader = ChunkReader(frozenset(tool.name for tool in request.tools))
         spoken = request.modality == "audio"
         try:
-            async with contextlib.aclosing(
-                self._chat.stream(chat_body(request, self._chat.model))
-            ) as chunks:
+            body = chat_body(request, self._chat.model)
+            async with contextlib.aclosing(self._chat.stream(body)) as chunks:
                 async for chunk in chunks:
                     for part in reader.read(chunk):
                         yield _for_speech(part) if spoken else part

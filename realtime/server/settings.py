@@ -127,6 +127,13 @@ class Settings(BaseSettings):
         description="Longest wait from a request to the model's first token; then the "
         "response fails.",
     )
+    llm_max_output_tokens: int = Field(
+        256,
+        ge=1,
+        le=32_768,
+        description="Most tokens one reply may have when the client sets no limit "
+        '(max_output_tokens "inf", the default): a model that rambles stops there.',
+    )
     llm_early_replies: bool = Field(
         True,
         description="Start the model on the speculative transcript during the end-of-turn "

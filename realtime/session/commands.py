@@ -106,10 +106,15 @@ class GenerateReply:
         hold: A speculative reply (started on a speculative final, before its response
             exists): the runner keeps its parts until :class:`ReleaseReply`, or drops them
             on :class:`CancelReply`.
+        speech: For a held spoken reply: how its pieces will be spoken (``text`` empty).
+            The runner may synthesise the first piece early, cut as
+            :class:`~realtime.session.speech_pieces.SpeechPieces` cuts it, and keep its
+            audio until the session asks for that piece.
     """
 
     request: ReplyRequest
     hold: bool = False
+    speech: Synthesize | None = None
 
 
 @dataclass(frozen=True, slots=True)

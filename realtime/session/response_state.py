@@ -10,6 +10,7 @@ from protocol import AudioPCM, AudioPCMA, AudioPCMU, ResponseCreateParams
 from protocol import server_events as ev
 from protocol.items import ConversationItem
 from realtime.session.replies import Usage
+from realtime.session.speech_pieces import SpeechPieces
 
 
 class ResponseState(enum.Enum):
@@ -68,9 +69,7 @@ class ResponseRecord:
         calls: Function calls, in output order.
         outputs: Output items announced so far (the next one's ``output_index``).
         text: The text so far.
-        unspoken: Text not yet sent to the speech engine (an unfinished sentence).
-        deltas: Text deltas received. A reply given in one piece is spoken in one piece;
-            a streamed one sentence by sentence.
+        pieces: The text not yet sent to the speech engine, cut into pieces to speak.
         synthesizing: Some text was sent to the speech engine.
         awaiting_item: The user item whose transcript the response waits for.
         audio_bytes: Output audio produced so far.
@@ -90,8 +89,7 @@ class ResponseRecord:
     calls: list[CallRecord] = field(default_factory=list)
     outputs: int = 0
     text: str = ""
-    unspoken: str = ""  # text not yet sent to the speech engine
-    deltas: int = 0
+    pieces: SpeechPieces = field(default_factory=SpeechPieces)
     synthesizing: bool = False
     awaiting_item: str | None = None
     audio_bytes: int = 0

@@ -11,7 +11,6 @@ produced), ``cancelled`` (client or barge-in; generation and speech stop) or ``f
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -58,11 +57,6 @@ MAX_DELTA_MS = 100
 OUTPUT_BYTES_PER_MS = {"audio/pcm": 48, "audio/pcmu": 8, "audio/pcma": 8}
 """Bytes of output audio per millisecond, by format."""
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
-_CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
-FIRST_CLAUSE_WORDS = 4
-"""A streamed reply's first clause (up to a comma, semicolon or colon) is spoken as soon as
-it is complete and has this many words; later text is spoken sentence by sentence."""
 
 Reason = Literal["turn_detected", "client_cancelled"]
 
@@ -228,7 +222,17 @@ class Responses:
         turn = UserMessage(id=item_id, content=[InputAudio(transcript=text)])
         request = self._request(response, pending_turn=turn)
         self._speculation = _Speculation(item_id, request)
-        self._out.command(GenerateReply(request, hold=True))
+        speech = None
+        if response.modality == "audio":
+            speech = Synthesize(
+                response.id,
+                "",
+                speed=response.speed,
+                output_format=response.output_format,
+                voice=response.voice,
+                last=False,
+            )
+        self._out.command(GenerateReply(request, hold=True, speech=speech))
 
     def drop_speculation(self) -> None:
         """Cancel the held early reply, if any."""
@@ -359,18 +363,14 @@ class Responses:
         self._out.send(
             ev.ResponseOutputAudioTranscriptDelta(event_id=self._out.event_id(), delta=text, **ids)
         )
-        response.unspoken += text
-        response.deltas += 1
-        if response.deltas > 1:  # a streamed reply: speak each sentence once it is complete
-            for piece in _ready_pieces(response):
-                self._synthesize(response, piece, last=False)
+        for piece in response.pieces.add(text):
+            self._synthesize(response, piece, last=False)
 
     def _reply_done(self, response: ResponseRecord) -> None:
         if response.item_id is None or response.modality == "text":
             self._finish("completed")
             return
-        rest, response.unspoken = response.unspoken, ""
-        self._synthesize(response, rest, last=True)
+        self._synthesize(response, response.pieces.rest(), last=True)
         response.state = ResponseState.SPEAKING
 
     def _synthesize(self, response: ResponseRecord, text: str, *, last: bool) -> None:
@@ -538,9 +538,9 @@ class Responses:
         to the speech engine (the unfinished sentence after it was never spoken).
         """
         assert response.item_id is not None
-        if status != "completed" and response.modality == "audio" and response.unspoken:
-            response.text = response.text[: len(response.text) - len(response.unspoken)].rstrip()
-            response.unspoken = ""
+        unspoken = response.pieces.rest()
+        if status != "completed" and response.modality == "audio" and unspoken:
+            response.text = response.text[: len(response.text) - len(unspoken)].rstrip()
         ids = response.ids()
         content: list[OutputAudio | OutputText]
         if response.modality == "audio":
@@ -585,19 +585,6 @@ class Responses:
                 )
             )
         return item
-
-
-def _ready_pieces(response: ResponseRecord) -> list[str]:
-    """Take the complete sentences (or, before any speech, the first clause) off ``unspoken``."""
-    *ready, response.unspoken = _SENTENCE_END.split(response.unspoken)
-    if ready or response.synthesizing:
-        return ready
-    for end in _CLAUSE_END.finditer(response.unspoken):
-        clause = response.unspoken[: end.start()]
-        if len(clause.split()) >= FIRST_CLAUSE_WORDS:
-            response.unspoken = response.unspoken[end.end() :]
-            return [clause]
-    return []
 
 
 @dataclass(frozen=True, slots=True)

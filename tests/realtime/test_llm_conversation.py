@@ -163,6 +163,7 @@ async def test_a_tool_call_round_trip_ends_in_a_spoken_answer(conversation):
     first, second = endpoint.requests
     assert first["messages"][0] == {"role": "system", "content": "You are a weather bot."}
     assert first["tools"][0]["function"]["name"] == "get_weather"
+    assert first["max_tokens"] == 256  # "inf" (the default) meets the server's cap
     assert second["messages"][-2]["tool_calls"][0]["id"] == "call_w1"
     assert second["messages"][-1] == {
         "role": "tool",
