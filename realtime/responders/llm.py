@@ -6,6 +6,8 @@ reply parts (:mod:`~realtime.responders.chat_stream`). Spoken replies lose markd
 which speech engines would read out or stumble on. Closing the reply stream (barge-in,
 ``response.cancel``) closes the completion. Every failure ends the reply with one
 ``ReplyFailed`` whose message is safe to show the client.
+
+Why these choices: docs/decisions/conversations.md
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ spoken sentence by sentence as each sentence completes, except its first piece: 
 soon as it is complete, so speech starts before the first sentence ends. The session cuts
 a response's text with :class:`SpeechPieces`; the runner uses the same cut to synthesise
 an early reply's first piece before its response exists.
+
+Why: docs/decisions/conversations.md
 """
 
 from __future__ import annotations
