@@ -13,6 +13,7 @@ Tools, ``tool_choice``, ``temperature`` and the output token limit map one to on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from protocol import (
@@ -79,10 +80,8 @@ def _append(out: list[Message], item: ConversationItem) -> None:
     match item:
         case SystemMessage():
             _add_text(out, "system", " ".join(part.text for part in item.content))
-        case UserMessage():
-            _add_text(out, "user", _user_text(item))
-        case AssistantMessage():
-            _add_text(out, "assistant", _assistant_text(item))
+        case UserMessage() | AssistantMessage():
+            _add_text(out, item.role, _words(item.content))
         case FunctionCall():
             _add_call(out, item)
         case FunctionCallOutput():
@@ -94,23 +93,13 @@ def _add_text(out: list[Message], role: str, text: str) -> None:
         out.append({"role": role, "content": text.strip()})
 
 
-def _user_text(item: UserMessage) -> str:
-    """Typed text and audio transcripts (a turn without a transcript says nothing)."""
+def _words(parts: Sequence[InputText | InputAudio | OutputText | OutputAudio]) -> str:
+    """A message's text and audio transcripts, joined (audio not transcribed says nothing)."""
     texts = [
-        part.text if isinstance(part, InputText) else (part.transcript or "")
-        for part in item.content
-        if isinstance(part, InputText | InputAudio)
+        part.text if isinstance(part, InputText | OutputText) else (part.transcript or "")
+        for part in parts
     ]
-    return " ".join(t.strip() for t in texts if t and t.strip())
-
-
-def _assistant_text(item: AssistantMessage) -> str:
-    texts = [
-        part.text if isinstance(part, OutputText) else (part.transcript or "")
-        for part in item.content
-        if isinstance(part, OutputText | OutputAudio)
-    ]
-    return " ".join(t.strip() for t in texts if t and t.strip())
+    return " ".join(t.strip() for t in texts if t.strip())
 
 
 def _add_call(out: list[Message], item: FunctionCall) -> None:

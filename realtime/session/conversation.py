@@ -135,6 +135,31 @@ class Conversation:
         ]
         return item.model_copy(update={"content": content})
 
+    def finish_output(
+        self, response_id: str, output_index: int, item: ConversationItem, *, in_band: bool
+    ) -> None:
+        """A response's output item is final: send ``response.output_item.done``.
+
+        In band, the stored item (if still present) is replaced and ``conversation.item.done``
+        follows.
+        """
+        self._out.send(
+            ev.ResponseOutputItemDone(
+                event_id=self._out.event_id(),
+                response_id=response_id,
+                output_index=output_index,
+                item=item,
+            )
+        )
+        if not in_band or item.id is None or item.id not in self._items:
+            return
+        self._items[item.id] = item
+        self._out.send(
+            ev.ConversationItemDone(
+                event_id=self._out.event_id(), previous_item_id=self.previous(item.id), item=item
+            )
+        )
+
     def record_generated(self, item_id: str, audio_ms: int, transcript: str) -> None:
         """Remember what a response produced for its item (truncation clamps to it)."""
         self._audio[item_id] = (audio_ms, transcript)

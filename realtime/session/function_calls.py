@@ -129,21 +129,9 @@ class FunctionCalls:
                 arguments=call.arguments,
             )
         )
-        item = self.item(call, completed=completed)
-        self._out.send(
-            ev.ResponseOutputItemDone(
-                event_id=self._out.event_id(),
-                response_id=response.id,
-                output_index=call.output_index,
-                item=item,
-            )
+        self._conversation.finish_output(
+            response.id,
+            call.output_index,
+            self.item(call, completed=completed),
+            in_band=not response.out_of_band,
         )
-        if not response.out_of_band and self._conversation.get(call.item_id) is not None:
-            self._conversation.replace(item)
-            self._out.send(
-                ev.ConversationItemDone(
-                    event_id=self._out.event_id(),
-                    previous_item_id=self._conversation.previous(call.item_id),
-                    item=item,
-                )
-            )

@@ -567,23 +567,9 @@ class Responses:
             status="completed" if status == "completed" else "incomplete",
             content=content,
         )
-        self._out.send(
-            ev.ResponseOutputItemDone(
-                event_id=self._out.event_id(),
-                response_id=response.id,
-                output_index=response.message_index,
-                item=item,
-            )
+        self._conversation.finish_output(
+            response.id, response.message_index, item, in_band=not response.out_of_band
         )
-        if not response.out_of_band and self._conversation.get(response.item_id) is not None:
-            self._conversation.replace(item)
-            self._out.send(
-                ev.ConversationItemDone(
-                    event_id=self._out.event_id(),
-                    previous_item_id=self._conversation.previous(response.item_id),
-                    item=item,
-                )
-            )
         return item
 
 
