@@ -29,6 +29,7 @@ SERVER_SETTINGS = (
     "llm_early_replies",
     "llm_max_output_tokens",
     "llm_threads",
+    "llm_context_tokens",
     "llm_parallel",
     "max_sessions",
     "max_sessions_per_key",

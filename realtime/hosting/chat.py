@@ -45,6 +45,7 @@ def open_chat(settings: Settings, engines: Engines) -> ChatBackend | None:
             first_token_timeout_s=settings.llm_first_token_timeout_s,
             workers=settings.llm_parallel,
             max_tokens=settings.llm_max_output_tokens,
+            context_tokens=settings.llm_context_tokens,
         )
     return None
 

@@ -125,7 +125,12 @@ def load_llm(settings: Settings, progress: ProgressFactory | None = None) -> Cha
         settings.model_cache_dir,
         progress or no_progress,
     )
-    return EmbeddedChat.load(path, threads=settings.llm_threads, parallel=settings.llm_parallel)
+    return EmbeddedChat.load(
+        path,
+        threads=settings.llm_threads,
+        parallel=settings.llm_parallel,
+        context_tokens=settings.llm_context_tokens,
+    )
 
 
 def check_models(settings: Settings, *, progress: ProgressFactory | None = None) -> None:

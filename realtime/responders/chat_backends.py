@@ -175,6 +175,8 @@ class LocalChat:
         first_token_timeout_s: Longest wait from the request to its first chunk.
         workers: Completions at once (the model's parallel slots).
         max_tokens: A reply's token limit when the request sets none (None: no limit).
+        context_tokens: What one conversation may hold, prompt and reply: older messages
+            are left out of a longer request (the system prompt is always kept).
     """
 
     def __init__(
@@ -184,9 +186,11 @@ class LocalChat:
         first_token_timeout_s: float = 10.0,
         workers: int = 4,
         max_tokens: int | None = None,
+        context_tokens: int = 4096,
     ) -> None:
         self.model: str | None = engine.name
         self._max_tokens = max_tokens
+        self._context_tokens = context_tokens
         self._engine = engine
         self._first_token_s = first_token_timeout_s
         self._threads = ThreadPoolExecutor(workers, thread_name_prefix="llm")
@@ -195,6 +199,9 @@ class LocalChat:
         """Stream one completion's chunks (see :class:`ChatBackend`)."""
         if self._max_tokens is not None and "max_tokens" not in body:
             body = {**body, "max_tokens": self._max_tokens}
+        reply_tokens = min(int(body.get("max_tokens") or 512), self._context_tokens // 2)
+        budget = (self._context_tokens - reply_tokens) * _CHARS_PER_TOKEN
+        body = {**body, "messages": recent_messages(body.get("messages") or [], budget)}
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
@@ -241,6 +248,34 @@ class LocalChat:
         return (
             f"The embedded language model did not start answering within {self._first_token_s:g} s."
         )
+
+
+_CHARS_PER_TOKEN = 3
+"""A cautious characters-per-token figure for English (tokenizers average about four)."""
+
+
+def recent_messages(messages: list[dict[str, Any]], budget_chars: int) -> list[dict[str, Any]]:
+    """The system prompt and as many of the latest messages as fit in ``budget_chars``.
+
+    A kept conversation never starts with a ``tool`` message (its call was left out).
+    """
+    head = [m for m in messages[:1] if m.get("role") == "system"]
+    rest = messages[len(head) :]
+    used = sum(_chars(m) for m in head)
+    kept: list[dict[str, Any]] = []
+    for message in reversed(rest):
+        used += _chars(message)
+        if used > budget_chars and kept:
+            break
+        kept.append(message)
+    kept.reverse()
+    while kept and kept[0].get("role") == "tool":
+        kept.pop(0)
+    return head + kept
+
+
+def _chars(message: dict[str, Any]) -> int:
+    return len(str(message.get("content") or "")) + len(str(message.get("tool_calls") or ""))
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:

@@ -147,6 +147,13 @@ class Settings(BaseSettings):
         description="CPU threads of the embedded model (1 leaves a core of two for speech "
         "recognition and synthesis; llama.cpp's threads spin on a busy machine).",
     )
+    llm_context_tokens: int = Field(
+        2048,
+        ge=512,
+        le=32_768,
+        description="Tokens one conversation may hold in the embedded model, prompt and reply "
+        "(older turns are left out of longer requests); each parallel slot reserves this.",
+    )
     llm_parallel: int = Field(
         4, ge=1, le=64, description="Completions the embedded model runs at once."
     )

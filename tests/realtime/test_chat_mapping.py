@@ -194,3 +194,24 @@ def test_a_call_without_an_id_gets_one():
     first = {"index": 0, "function": {"name": "get_weather", "arguments": "{}"}}
     (part,) = reader.read(chunk({"tool_calls": [first]}))
     assert isinstance(part, FunctionCallDelta) and part.call_id.startswith("call_")
+
+
+def test_a_long_conversation_keeps_the_system_prompt_and_the_latest_messages():
+    from realtime.responders.chat_backends import recent_messages
+
+    system = {"role": "system", "content": "Be brief."}
+    turns = [
+        {"role": ("user", "assistant")[i % 2], "content": f"turn {i:03d} " * 10} for i in range(50)
+    ]
+    kept = recent_messages([system, *turns], budget_chars=1_000)
+    assert kept[0] == system and kept[-1] == turns[-1]
+    assert 2 < len(kept) <= 12 and sum(len(m["content"]) for m in kept) <= 1_000
+    calls = [
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "a"}]},
+        {"role": "tool", "tool_call_id": "a", "content": "x" * 500},
+        {"role": "user", "content": "and?"},
+    ]
+    assert recent_messages([system, *calls], budget_chars=520) == [
+        system,
+        calls[2],
+    ]  # the tool result fits, its call does not
