@@ -226,7 +226,11 @@ def test_check_models_resolves_each_setting_for_its_engines_model_kind(
         ("hibari-heart", Kind.HIBARI),
         ("yamnet", Kind.YAMNET),
         ("dvector", Kind.DVECTOR),
+        ("smollm2", Kind.LLM),  # responder auto with no endpoint: the embedded model
     ]
+    seen.clear()
+    loading.check_models(Settings(llm_base_url="http://127.0.0.1:8080/v1"))
+    assert ("smollm2", Kind.LLM) not in seen  # an endpoint answers: no embedded model
 
 
 def test_registry_module_lists_the_tables() -> None:

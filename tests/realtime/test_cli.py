@@ -343,7 +343,10 @@ async def test_talk_barge_in_keeps_only_the_heard_part_of_the_answer(engines, te
         replies = await client.talk(
             server.url, server.key, user, client.ConversationPrinter(out), device=device
         )
-    assert [r.status for r in replies] == ["cancelled", "completed"], out.getvalue()
+    # the first answer was cut while it played: still being made (cancelled) or already made
+    # whole (completed: synthesis outran playback on a busy machine), it was truncated
+    assert len(replies) == 2 and replies[1].status == "completed", out.getvalue()
+    assert replies[0].status in ("cancelled", "completed"), out.getvalue()
     assert "[interrupted after " in out.getvalue()
     heard = [m["content"] for m in endpoint.requests[-1]["messages"] if m["role"] == "assistant"]
     assert len(heard) == 1 and long_answer.startswith(heard[0]), heard

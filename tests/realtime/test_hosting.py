@@ -51,7 +51,7 @@ class FakeChannel:
 def host(tmp_path):
     with InferenceScheduler(2) as pool:
         settings = Settings(data_dir=tmp_path, max_sessions=2, max_sessions_per_key=1)
-        yield SessionHost(settings, Metrics(), lambda: (FAKES, pool))
+        yield SessionHost(settings, Metrics(), lambda: (FAKES, pool, None))
 
 
 def test_admission_refuses_past_the_limits_and_frees_the_seat(host):
