@@ -887,7 +887,7 @@ async def test_sigterm_drains_responses_closes_1012_and_requeues_claimed_jobs(te
         async with gw.connect() as ws:
             client = Client(ws)
             await client.until_type("session.created")
-            speech = {"instructions": SAY + " " + SAY}  # seconds of speech: well within grace
+            speech = {"voxgate": {"say": SAY + " " + SAY}}  # seconds of speech: within grace
             await client.send({"type": "response.create", "response": speech})
             await client.until_type("response.output_audio.delta")  # a response in progress
             proc.send_signal(signal.SIGTERM)
