@@ -79,8 +79,6 @@ class StreamingOptions:
         partial_window: Encoder window of partial decodes (:mod:`engines.asr.windowing`;
             None: Whisper's standard 30 s).
         final_window: Encoder window of the final decode (verbatim finals: always 30 s).
-        full_window_below_s: Finals of shorter audio (left context included) use Whisper's
-            30 s window instead (0: never).
         context_chars: Previous finals (their tail) that prompt the next utterance's decodes
             (0: none).
         short_turn_s: Utterances shorter than this are decoded with left audio context.
@@ -96,7 +94,6 @@ class StreamingOptions:
     final_beam_size: int = 5
     partial_window: EncoderWindow | None = SHORT_WINDOW
     final_window: EncoderWindow | None = SHORT_WINDOW
-    full_window_below_s: float = 0.0
     context_chars: int = 0
     short_turn_s: float = 2.0
     left_context_s: float = 3.0
@@ -377,7 +374,7 @@ class WhisperStream:
                 verbatim=self._options.verbatim,
                 # verbatim (non-speech tags asked for): laughter and fillers loop or drop
                 # words in a short window (mfa_laughter lost "a liner"), so it keeps 30 s
-                window=self._final_window(len(audio)),
+                window=None if self._options.verbatim else self._engine.options.final_window,
             )
             heard = _heard_words(model, decoding, base_s, after_s=start_s)
             if heard is None:
@@ -396,14 +393,6 @@ class WhisperStream:
             non_speech=_looks_like_non_speech(decoding.segments),
             logprobs_known=logprobs_known,
         )
-
-    def _final_window(self, samples: int) -> EncoderWindow | None:
-        """The encoder window of a final decode of ``samples`` (None: Whisper's 30 s)."""
-        if self._options.verbatim:
-            return None
-        if samples < self._engine.options.full_window_below_s * SAMPLE_RATE:
-            return None
-        return self._engine.options.final_window
 
     def _decode_window(self, model: FasterWhisperASR, beam_size: int) -> list[Word]:
         """Decode the window and return the hypothesis beyond the committed words."""

@@ -81,12 +81,6 @@ class Conversation:
         self._items[item.id] = item
         return previous
 
-    def replace(self, item: ConversationItem) -> None:
-        """Store a new version of an item that is present (its id is kept)."""
-        assert item.id is not None
-        if item.id in self._items:
-            self._items[item.id] = item
-
     def add_user_audio(self, item_id: str) -> None:
         """Add a committed user audio turn (transcript pending) and announce it."""
         item = UserMessage(id=item_id, status="in_progress", content=[InputAudio(transcript=None)])
@@ -134,6 +128,30 @@ class Conversation:
             for part in item.content
         ]
         return item.model_copy(update={"content": content})
+
+    def start_output(
+        self, response_id: str, output_index: int, item: ConversationItem, *, in_band: bool
+    ) -> None:
+        """A response's output item begins: send ``response.output_item.added``.
+
+        In band, the item is appended to the conversation and ``conversation.item.added``
+        follows.
+        """
+        self._out.send(
+            ev.ResponseOutputItemAdded(
+                event_id=self._out.event_id(),
+                response_id=response_id,
+                output_index=output_index,
+                item=item,
+            )
+        )
+        if in_band:
+            previous = self.append(item)
+            self._out.send(
+                ev.ConversationItemAdded(
+                    event_id=self._out.event_id(), previous_item_id=previous, item=item
+                )
+            )
 
     def finish_output(
         self, response_id: str, output_index: int, item: ConversationItem, *, in_band: bool

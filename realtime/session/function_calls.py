@@ -99,21 +99,9 @@ class FunctionCalls:
             name=call.name,
             arguments="",
         )
-        self._out.send(
-            ev.ResponseOutputItemAdded(
-                event_id=self._out.event_id(),
-                response_id=response.id,
-                output_index=call.output_index,
-                item=item,
-            )
+        self._conversation.start_output(
+            response.id, call.output_index, item, in_band=not response.out_of_band
         )
-        if not response.out_of_band:
-            previous = self._conversation.append(item)
-            self._out.send(
-                ev.ConversationItemAdded(
-                    event_id=self._out.event_id(), previous_item_id=previous, item=item
-                )
-            )
         return call
 
     def _close(self, response: ResponseRecord, call: CallRecord, *, completed: bool) -> None:

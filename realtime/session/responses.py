@@ -391,21 +391,9 @@ class Responses:
         response.message_index = response.outputs
         response.outputs += 1
         item = AssistantMessage(id=response.item_id, status="in_progress", content=[])
-        self._out.send(
-            ev.ResponseOutputItemAdded(
-                event_id=self._out.event_id(),
-                response_id=response.id,
-                output_index=response.message_index,
-                item=item,
-            )
+        self._conversation.start_output(
+            response.id, response.message_index, item, in_band=not response.out_of_band
         )
-        if not response.out_of_band:
-            previous = self._conversation.append(item)
-            self._out.send(
-                ev.ConversationItemAdded(
-                    event_id=self._out.event_id(), previous_item_id=previous, item=item
-                )
-            )
         part = (
             ContentPart(type="audio", transcript="")
             if response.modality == "audio"
