@@ -6,6 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.voxgate-installed
+NODE   := tests/conformance/node
 ARGS   ?=
 
 .PHONY: install test-setup serve test lint format models clean lock bench
@@ -21,9 +22,16 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt re
 	@touch $(STAMP)
 
 # What the tests need beyond the venv: Debian's Chromium for the browser-demo test (apt-get,
-# only when /usr/bin/chromium is missing; the playwright package comes with the dev extras).
-test-setup: install
+# only when /usr/bin/chromium is missing; the playwright package comes with the dev extras),
+# and the Node SDK conformance test's packages (npm ci from its lockfile, again only when the
+# lockfile changed: a stamp as for the venv; without npm that test is skipped).
+test-setup: install $(NODE)/node_modules/.voxgate-installed
 	@test -x /usr/bin/chromium || bash scripts/install-chromium.sh
+
+$(NODE)/node_modules/.voxgate-installed: $(NODE)/package.json $(NODE)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix $(NODE) --no-audit --no-fund && touch $@; \
+	else echo "npm not found: the Node SDK conformance test will be skipped"; fi
 
 serve: install
 	$(VENV)/bin/voxgate serve $(ARGS)

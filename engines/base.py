@@ -161,12 +161,16 @@ class ASROptions:
             "uh", "hmm") and let the decoder write its own non-speech annotations
             ("[Laughter]", "(coughing)"); engines that cannot, ignore it. Annotations are
             not speech: gate them on acoustic evidence (:mod:`engines.tagging.events`).
+        translate: Write the speech in English, whatever language it is in (Whisper's
+            ``translate`` task; ``language`` is then the spoken one). Batch transcription
+            only; an engine says it can with a true ``translates`` attribute.
     """
 
     language: str | None = None
     prompt: str | None = None
     word_timestamps: bool = False
     verbatim: bool = False
+    translate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +285,10 @@ class SpeculativeASRStream(ASRStream, Protocol):
 
         Returns the text that final would have (None when there is nothing to say).
         """
+        ...
+
+    def guess(self) -> str | None:
+        """A quick, rougher guess at the utterance so far (stores nothing; None: silence)."""
         ...
 
     def finalize(self, speculation: int | None = None) -> Transcript:

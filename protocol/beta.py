@@ -8,11 +8,16 @@ realtime=v1``) exists only at the edge:
   event types differ (:data:`CLIENT_TRANSLATORS`): ``session.update`` (flat session →
   nested), ``transcription_session.update`` (→ ``session.update`` with
   ``type: "transcription"``), ``conversation.item.create`` and ``response.create``
-  (content part names and flat response parameters).
+  (content part names and flat response parameters). Message text is read by role, as
+  leniently as OpenAI: ``text``, ``input_text`` or ``output_text`` becomes the role's GA
+  text part, and items are echoed so normalised (assistant ``output_text``, beta ``text``;
+  user and system ``input_text``).
 * **Out** (:func:`server_event_to_beta`): a dumped GA server event becomes its beta name
   and shape (:data:`SERVER_TRANSLATORS`), or ``None`` where beta has no such event.
 
-The session fields map through :data:`SESSION_FIELDS` in both directions. The GA dialect
+The session fields map through :data:`SESSION_FIELDS` in both directions; beta
+``modalities`` ``["text", "audio"]`` (either order, or ``["audio"]``) is GA
+``output_modalities`` ``["audio"]`` and is echoed as ``["text", "audio"]``. The GA dialect
 is lenient too (reference §2.3, §15.3): a ``session.update`` whose session has no
 ``type`` but beta-only keys, ``transcription_session.update`` (briefly GA in SDK 1.107.0),
 and beta content-part names are accepted there as well. Each translator is a no-op on
@@ -22,6 +27,7 @@ not recognise is passed through for the models to reject with a precise error.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -40,6 +46,7 @@ __all__ = [
 ]
 
 JSON = dict[str, Any]
+log = logging.getLogger(__name__)
 
 # --- shared vocabulary ------------------------------------------------------------------
 
@@ -51,9 +58,14 @@ AUDIO_FORMATS: dict[str, JSON] = {
 """Beta audio format names and their GA objects."""
 _FORMAT_NAMES = {fmt["type"]: name for name, fmt in AUDIO_FORMATS.items()}
 
-_ASSISTANT_PARTS_IN = {"text": "output_text", "audio": "output_audio"}
-_ASSISTANT_PARTS_OUT = {ga: beta for beta, ga in _ASSISTANT_PARTS_IN.items()}
-_INPUT_PARTS_IN = {"text": "input_text"}
+_ASSISTANT_PARTS_OUT = {"output_text": "text", "output_audio": "audio"}
+_ASSISTANT_PARTS_IN = {"text": "output_text", "audio": "output_audio", "input_text": "output_text"}
+"""Assistant content part names read as GA's: beta's, and ``input_text`` (Pipecat sends it;
+OpenAI accepts it)."""
+_INPUT_PARTS_IN = {"text": "input_text", "output_text": "input_text"}
+"""User and system content part names read as GA's ``input_text``."""
+_ROLE_TEXT = {"assistant": "output_text", "user": "input_text", "system": "input_text"}
+"""The text part name GA gives each role; the other dialect-free text name is lenience."""
 
 SESSION_FIELDS: dict[str, tuple[str, ...]] = {
     "modalities": ("output_modalities",),
@@ -111,6 +123,11 @@ def _modalities_in(value: object) -> object:
         # GA "audio" means audio plus its transcript, i.e. beta ["text", "audio"].
         return ["audio"] if "audio" in value else value
     return value
+
+
+def _modalities_out(value: object) -> object:
+    """GA ``["audio"]`` (audio and its transcript) is beta's ``["text", "audio"]``."""
+    return ["text", "audio"] if value == ["audio"] else value
 
 
 def _turn_detection_in(value: object) -> object:
@@ -177,10 +194,23 @@ def _item_in(item: object) -> object:
     if "type" not in out and "role" in out:
         out["type"] = "message"
     content = out.get("content")
+    role = out.get("role")
     if out.get("type") == "message" and isinstance(content, list):
-        renames = _ASSISTANT_PARTS_IN if out.get("role") == "assistant" else _INPUT_PARTS_IN
+        renames = _ASSISTANT_PARTS_IN if role == "assistant" else _INPUT_PARTS_IN
         out["content"] = [_rename_part(part, renames) for part in content]
+        _log_foreign_text_parts(role, content)
     return out
+
+
+def _log_foreign_text_parts(role: object, content: list[Any]) -> None:
+    """Debug-log a GA text part name used on the other role's message (read as text)."""
+    own = _ROLE_TEXT.get(role) if isinstance(role, str) else None
+    if own is None:
+        return
+    foreign = "input_text" if own == "output_text" else "output_text"
+    for part in content:
+        if isinstance(part, Mapping) and part.get("type") == foreign:
+            log.debug("a %s message's %s content part is read as %s", role, foreign, own)
 
 
 def _rename_part(part: object, renames: Mapping[str, str]) -> object:
@@ -321,6 +351,7 @@ def _turn_detection_out(value: object, *, transcription: bool) -> object:
 
 
 _SESSION_CONVERTERS_OUT: dict[str, Callable[[object], object]] = {
+    "modalities": _modalities_out,
     "input_audio_format": _format_out,
     "output_audio_format": _format_out,
     "voice": _voice_out,
@@ -339,11 +370,10 @@ def session_to_beta(session: Mapping[str, Any]) -> JSON:
     """Flatten a dumped GA session to the beta shape (reference §6.1, PY beta ``session.py``).
 
     A realtime session becomes the flat ``realtime.session`` object. A transcription
-    session becomes the ``realtime.transcription_session`` object of the beta REST
-    example: ``id``, ``object``, ``modalities``, ``turn_detection`` (type, threshold,
-    padding, silence only), ``input_audio_format``, ``input_audio_transcription`` and
-    an empty ``client_secret`` object (the beta SDK's types require one; a WebSocket
-    session has no secret).
+    session becomes exactly the beta SDK's ``TranscriptionSession`` (no ``id`` or
+    ``object``): ``modalities``, ``turn_detection`` (type, threshold, padding, silence
+    only), ``input_audio_format``, ``input_audio_transcription`` and an empty
+    ``client_secret`` object (the SDK requires one; a WebSocket session has no secret).
 
     Args:
         session: ``model_dump(mode="json")`` of a GA session.
@@ -352,7 +382,7 @@ def session_to_beta(session: Mapping[str, Any]) -> JSON:
         The beta session object.
     """
     if session.get("type") == "transcription":
-        flat: JSON = {"id": session.get("id"), "object": session.get("object")}
+        flat: JSON = {}
         for key in _BETA_TRANSCRIPTION_OUT_KEYS:
             if key == "modalities":
                 flat[key] = ["audio", "text"]
@@ -406,7 +436,7 @@ def _response_out(response: Mapping[str, Any]) -> JSON:
     out: JSON = {}
     for key, value in response.items():
         if key == "output_modalities":
-            out["modalities"] = value
+            out["modalities"] = _modalities_out(value)
         elif key == "output" and isinstance(value, list):
             out["output"] = [_item_out(i) for i in value]
         elif key == "audio":

@@ -79,6 +79,8 @@ class ErrorCode(StrEnum):
     """What OpenAI answers beta clients since May 2026 (voxgate keeps serving beta)."""
     SESSION_EXPIRED = "session_expired"
     """The session hit its maximum duration (sent before closing with 1001)."""
+    EMPTY_RESPONSE = "empty_response"
+    """voxgate's: a ``response.create`` left the ``say``/``echo`` responder nothing to say."""
 
 
 class ErrorDetail(EventModel):

@@ -5,7 +5,8 @@ An item is a ``message`` (role ``system``, ``user`` or ``assistant``), a
 messages, by ``role``. Content part types are GA's: ``input_text`` / ``input_audio`` for
 user and system content, ``output_text`` / ``output_audio`` for assistant content. Beta
 clients write ``text`` / ``audio`` for assistant parts; :mod:`protocol.beta` renames them in
-both directions.
+both directions, and reads any text part name as the role's own (Pipecat sends assistant
+``input_text``), so the models here stay strict and items are echoed in GA names.
 
 Items arrive from clients (``conversation.item.create``, ``response.create.input``) with
 ``id`` and ``status`` usually absent; the session fills them before the item appears in a

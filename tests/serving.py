@@ -49,7 +49,7 @@ def read_until_listening(proc: subprocess.Popen[str]) -> tuple[str, list[str]]:
     assert proc.stdout is not None
     for line in proc.stdout:
         lines.append(line)
-        if match := re.search(r"listening on (http://\S+)", line):
+        if match := re.search(r"listening on (https?://\S+)", line):
             return match.group(1), lines
     raise AssertionError(f"server exited before listening: {''.join(lines)}")
 

@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from engines.asr.fallback import deterministic_model_class
-from engines.asr.token_probs import TokenProbs, recording_model_class, word_tokens
+from engines.asr.token_probs import (
+    TokenProbs,
+    decode_logprobs,
+    recording_model_class,
+    word_tokens,
+)
 from engines.asr.windowing import EncoderWindow, windowed_model_class
 from engines.audio import FloatAudio, int16_to_float32
 from engines.base import (
@@ -239,30 +244,37 @@ class FasterWhisperASR:
         Args:
             audio: Mono int16 at 16 kHz.
             options: Language (None detects it), prompt, word timestamps, verbatim
-                decoding (:data:`VERBATIM_PROMPT` before the prompt, nothing suppressed).
+                decoding (:data:`VERBATIM_PROMPT` before the prompt, nothing suppressed),
+                translation into English (multilingual models only).
             decode: Decoder settings; the defaults favour accuracy.
             on_progress: Called with the seconds of audio done after each segment; what it
                 raises propagates (cancellation).
 
         Returns:
-            The transcript with segments, and words when asked. Times are seconds from the
-            start of ``audio``.
+            The transcript with segments, and words when asked; with word timestamps also
+            its tokens' log-probabilities (``logprobs``). Times are seconds from the start
+            of ``audio``.
 
         Raises:
-            EngineError: the decoder failed.
+            EngineError: the decoder failed, or the model is English-only and another
+                language or a translation was asked for.
         """
         decode = decode or DecodeOptions()
         language = options.language
         if language is not None and not self.multilingual and language != "en":
             raise EngineError(f"model {self.info.model} is English-only; language {language!r}")
+        if options.translate and not self.multilingual:
+            raise EngineError(f"model {self.info.model} is English-only: it cannot translate")
         verbatim = options.verbatim
         samples = int16_to_float32(audio)
 
         try:
-            with self._model.encoder_window(None):  # batch decodes keep Whisper's 30 s windows
+            # batch decodes keep Whisper's 30 s windows
+            with self._model.encoder_window(None), self._model.recording() as token_probs:
                 lazy, info = self._model.transcribe(
                     samples,
                     language=language,
+                    task="translate" if options.translate else "transcribe",
                     initial_prompt=decoder_prompt(options.prompt, verbatim=verbatim),
                     suppress_tokens=suppressed_tokens(verbatim=verbatim),
                     word_timestamps=options.word_timestamps,
@@ -275,15 +287,19 @@ class FasterWhisperASR:
                     pieces.append(piece)
                     if on_progress is not None:
                         on_progress(float(piece.end))
-            segments: list[Segment] = []
-            for piece in pieces:
-                text = piece.text.strip()
-                if text:
-                    words = tuple(
+            kept = [piece for piece in pieces if piece.text.strip()]
+            segments = [
+                Segment(
+                    piece.text.strip(),
+                    float(piece.start),
+                    float(piece.end),
+                    tuple(
                         Word(w.word, float(w.start), float(w.end), float(w.probability))
                         for w in (piece.words or ())
-                    )
-                    segments.append(Segment(text, float(piece.start), float(piece.end), words))
+                    ),
+                )
+                for piece in kept
+            ]
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"Whisper decoding failed: {exc}") from exc
         duration = len(audio) / SAMPLE_RATE
@@ -294,4 +310,20 @@ class FasterWhisperASR:
             end=duration,
             words=tuple(w for s in segments for w in s.words),
             segments=tuple(segments),
+            logprobs=self._logprobs(pieces, kept, token_probs),
         )
+
+    def _logprobs(
+        self, pieces: list[Any], kept: list[Any], token_probs: TokenProbs
+    ) -> tuple[TokenLogprob, ...] | None:
+        """The text tokens of the ``kept`` pieces with their log-probabilities, in order.
+
+        None when the tokens were not recorded (decodes without word timestamps are not
+        aligned, so nothing is recorded for them).
+        """
+        per_piece = decode_logprobs(self._model.hf_tokenizer, pieces, token_probs)
+        if per_piece is None:
+            return None
+        keep = {id(piece) for piece in kept}
+        chosen = (lp for piece, lp in zip(pieces, per_piece, strict=True) if id(piece) in keep)
+        return tuple(token for logprobs in chosen for token in logprobs)

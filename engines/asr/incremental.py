@@ -123,6 +123,14 @@ class StreamingWhisper:
         names = {partial.info.model, self.final_model.info.model}
         self.info = EngineInfo("faster-whisper", "+".join(sorted(names)))
 
+    @property
+    def translates(self) -> bool:
+        """Whether batch ``transcribe`` can translate (:attr:`ASROptions.translate`).
+
+        True when the final model is multilingual.
+        """
+        return self.final_model.multilingual
+
     def open_stream(self, options: ASROptions) -> WhisperStream:
         """Open a per-session stream (cheap: no model is loaded)."""
         return WhisperStream(self, options)
@@ -247,6 +255,23 @@ class WhisperStream:
         decoded = self._final_decode()
         self._speculation = (token, decoded)
         return self._text_of(decoded)[1]
+
+    def guess(self) -> str | None:
+        """A quick guess at the utterance so far: the partial model's decode of all of it.
+
+        Much cheaper than :meth:`speculate` (the partial model, greedy) and less accurate;
+        changes nothing (no words are committed, no decode is stored).
+
+        Returns:
+            The guessed text (None: silence, or nothing heard).
+        """
+        if _is_silent(self._audio.view()):
+            return None
+        hypothesis = self._decode_window(
+            self._partial_model, self._engine.options.partial_beam_size
+        )
+        text = (self._committed_text + "".join(w.text for w in hypothesis)).strip()
+        return text or None
 
     def finalize(self, speculation: int | None = None) -> Transcript:
         """End the utterance: the final transcript; the stream is reset for the next one.

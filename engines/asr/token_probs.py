@@ -106,6 +106,42 @@ def word_tokens(
     return [tuple(group) for group in grouped]
 
 
+def decode_logprobs(
+    tokenizer: Any, segments: Sequence[Any], probs: Mapping[tuple[int, ...], tuple[float, ...]]
+) -> list[list[TokenLogprob]] | None:
+    """The text tokens of each segment of a whole decode, with their log-probabilities.
+
+    faster-whisper aligns all the segments of one 30 s window at once, so ``probs`` holds
+    one entry per window (its segments' tokens joined), recorded in decode order; the
+    entries that spell the decode's tokens in order are taken (a window decoded again
+    and dropped by the fallback is skipped).
+
+    Args:
+        tokenizer: The model's Hugging Face ``tokenizers.Tokenizer``.
+        segments: Every segment of the decode, in order, decoded with word timestamps.
+        probs: What :meth:`recording` collected during the decode.
+
+    Returns:
+        One list per segment; None when the recorded windows do not spell the tokens.
+    """
+    eot = tokenizer.token_to_id("<|endoftext|>")
+    tokens = [segment_text_tokens(segment, eot) for segment in segments]
+    flat = [t for segment_tokens in tokens for t in segment_tokens]
+    found: list[float] = []
+    for window, values in probs.items():
+        start = len(found)
+        if len(values) == len(window) and tuple(flat[start : start + len(window)]) == window:
+            found.extend(values)
+    if len(found) != len(flat):
+        return None
+    out, position = [], 0
+    for segment_tokens in tokens:
+        end = position + len(segment_tokens)
+        out.append(to_logprobs(tokenizer, segment_tokens, found[position:end]))
+        position = end
+    return out
+
+
 class _AlignRecorder:
     """A CTranslate2 Whisper model whose ``align`` results are recorded on this thread."""
 

@@ -66,6 +66,11 @@ from realtime.batch.chunking import BATCH_VAD, Chunk, pad_and_filter, plan_chunk
 StepRunner = Callable[[Callable[[], Any]], Any]
 """Runs one pipeline step (a zero-argument call) and returns its result, or raises."""
 
+ChunkCallback = Callable[[Sequence[BatchSegment], Transcript], None]
+"""``on_chunk(segments, transcript)``: a chunk was decoded; its segments on the recording's
+timeline (speaker ``"0"``, before listening and diarization) and the engine's transcript of
+it (``logprobs``…)."""
+
 
 def run_here(step: Callable[[], Any]) -> Any:
     """The default :data:`StepRunner`: run the step on the calling thread."""
@@ -91,6 +96,8 @@ class PipelineOptions:
         num_speakers: The number of speakers when the caller knows it; None chooses it.
         language: Force a language (ISO 639-1); None detects it on the first chunk.
         prompt: Text that conditions the decoder on every chunk.
+        translate: Write the speech in English (Whisper's ``translate`` task; the ASR engine
+            must be able to: its ``translates`` attribute).
         word_timestamps: Time each word (always on for jobs; the CLI's text mode skips it).
         beam_size: Whisper beam width.
         max_chunk_s: Most seconds of speech per Whisper decode.
@@ -103,6 +110,7 @@ class PipelineOptions:
     num_speakers: int | None = None
     language: str | None = None
     prompt: str | None = None
+    translate: bool = False
     word_timestamps: bool = True
     beam_size: int = 5
     max_chunk_s: float = 30.0
@@ -168,6 +176,7 @@ def transcribe_audio(
     on_progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     run_step: StepRunner = run_here,
+    on_chunk: ChunkCallback | None = None,
 ) -> BatchTranscript:
     """Run VAD, chunking, ASR, then listening and diarization over a decoded recording.
 
@@ -189,6 +198,8 @@ def transcribe_audio(
         run_step: Runs each heavy step (VAD pass, chunk decode, listening, diarization);
             it may run it on another thread and must return its result or raise its
             exception. Diarization and listening may be in flight at once.
+        on_chunk: Called after each chunk's decode, in order, on the calling thread
+            (:data:`ChunkCallback`).
 
     Returns:
         The transcript.
@@ -209,7 +220,14 @@ def transcribe_audio(
         asr_share=0.9 if listening or diarizing else 1.0,
     )
     segments, language = _decode_chunks(
-        audio.samples, chunks, asr, options, progress, run_step, verbatim=listening
+        audio.samples,
+        chunks,
+        asr,
+        options,
+        progress,
+        run_step,
+        verbatim=listening,
+        on_chunk=on_chunk,
     )
     if listening or diarizing:
         progress.checkpoint()
@@ -257,6 +275,7 @@ def _decode_chunks(
     run_step: StepRunner,
     *,
     verbatim: bool,
+    on_chunk: ChunkCallback | None = None,
 ) -> tuple[list[BatchSegment], str | None]:
     """Decode every chunk with Whisper, one step each, in order.
 
@@ -275,7 +294,13 @@ def _decode_chunks(
     progress.report(0.0)
     for chunk in chunks:
         progress.checkpoint()
-        asked = ASROptions(language, options.prompt, options.word_timestamps, verbatim=verbatim)
+        asked = ASROptions(
+            language,
+            options.prompt,
+            options.word_timestamps,
+            verbatim=verbatim,
+            translate=options.translate,
+        )
         transcript: Transcript = run_step(
             partial(
                 asr.transcribe,
@@ -288,7 +313,10 @@ def _decode_chunks(
         if transcript.language:
             languages[transcript.language] += chunk.samples
             language = language or transcript.language
-        segments.extend(map_transcript(chunk, transcript))
+        mapped = map_transcript(chunk, transcript)
+        segments.extend(mapped)
+        if on_chunk is not None:
+            on_chunk(mapped, transcript)
         done += chunk.samples
         progress.decoded(done)
     detected = languages.most_common(1)[0][0] if languages else None
@@ -393,6 +421,7 @@ def transcribe_file(
     on_progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     run_step: StepRunner = run_here,
+    on_chunk: ChunkCallback | None = None,
 ) -> BatchTranscript:
     """Decode a file (or its bytes) and run :func:`transcribe_audio` on it.
 
@@ -428,4 +457,5 @@ def transcribe_file(
         on_progress=on_progress,
         should_stop=should_stop,
         run_step=run_step,
+        on_chunk=on_chunk,
     )

@@ -1,13 +1,13 @@
 """The ``voxgate`` command line (also ``python -m realtime``): the parser and the entry point.
 
-Commands: ``serve``, ``worker``, ``models``, ``keys create|list|revoke``,
+Commands: ``serve``, ``worker``, ``models``, ``keys create|list|revoke``, ``certs dev``,
 ``transcribe FILE…``, ``say TEXT -o out.wav``; ``listen FILE|--mic``, ``chat`` and
 ``talk FILE|--mic`` talk to a running gateway (:mod:`realtime.cli.client`). Options override ``VOXGATE_*`` environment
 variables, which override defaults (see :mod:`realtime.server.settings`). Errors print one line on stderr and exit
 with status 2 (usage and configuration) or 1 (failures while working).
 
 Each command's implementation lives in a module by theme: :mod:`~realtime.cli.serve`,
-:mod:`~realtime.cli.keys`, :mod:`~realtime.cli.offline` (models, transcribe, say) and
+:mod:`~realtime.cli.keys`, :mod:`~realtime.cli.certs`, :mod:`~realtime.cli.offline` (models, transcribe, say) and
 :mod:`~realtime.cli.remote` (listen, chat, talk).
 """
 
@@ -23,6 +23,7 @@ from typing import TypeAlias
 from pydantic import ValidationError
 
 from realtime import __version__
+from realtime.cli.certs import DEFAULT_DIR, cmd_certs_dev
 from realtime.cli.console import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, print_error
 from realtime.cli.keys import cmd_keys_create, cmd_keys_list, cmd_keys_revoke
 from realtime.cli.offline import cmd_models, cmd_say, cmd_transcribe
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_models(sub)
     _add_keys(sub)
+    _add_certs(sub)
     _add_transcribe(sub)
     _add_worker(sub)
     _add_say(sub)
@@ -102,6 +104,32 @@ def _add_keys(sub: Subcommands) -> None:
     revoke = keys_sub.add_parser("revoke", parents=[data_options()], help="revoke a key")
     revoke.add_argument("key_id", metavar="ID", help="the key's id (or the whole key)")
     revoke.set_defaults(handler=cmd_keys_revoke)
+
+
+def _add_certs(sub: Subcommands) -> None:
+    certs = sub.add_parser("certs", help="TLS certificates for development")
+    certs_sub = certs.add_subparsers(dest="certs_command", required=True, metavar="ACTION")
+    dev = certs_sub.add_parser(
+        "dev",
+        help="write a local development CA and a server certificate for localhost",
+        description="Write a development CA (ca.pem, ca-key.pem; reused when present) and a "
+        "server certificate it signs for localhost, 127.0.0.1 and ::1 (cert.pem, key.pem; "
+        "keys mode 0600), then print how to serve with them (--tls-cert, --tls-key) and how "
+        "clients trust the CA (NODE_EXTRA_CA_CERTS, SSL_CERT_FILE, browsers).",
+    )
+    dev.add_argument(
+        "--dir",
+        type=Path,
+        default=DEFAULT_DIR,
+        help=f"where to write the files (default: ./{DEFAULT_DIR})",
+    )
+    dev.add_argument(
+        "--name",
+        action="append",
+        metavar="HOST",
+        help="another host name or IP address for the certificate (repeatable)",
+    )
+    dev.set_defaults(handler=cmd_certs_dev)
 
 
 def _add_transcribe(sub: Subcommands) -> None:

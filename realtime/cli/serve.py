@@ -13,9 +13,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from realtime.inference.loading import check_models
     from realtime.server.app import serve
     from realtime.server.logs import configure as configure_logging
+    from realtime.server.tls import server_context
 
     settings = settings_from(args)
     configure_logging(settings.log_level, settings.log_format)
+    server_context(settings)  # a certificate that cannot be used fails now, before the models
     check_models(settings, progress=progress_bar)
     if settings.workers > 1:
         from realtime.server.supervisor import supervise

@@ -67,7 +67,12 @@ def open_session(
         config,
         ids=random_ids,
         created_at=time.time(),
-        capabilities=capabilities(engines, responder, early_replies=settings.llm_early_replies),
+        capabilities=capabilities(
+            engines,
+            responder,
+            early_replies=settings.llm_early_replies,
+            quick_replies=settings.llm_reply_transcript == "quick",
+        ),
     )
     return SessionRunner(
         session,

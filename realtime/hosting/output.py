@@ -74,12 +74,36 @@ class ResponseWork:
         self._held_audio: dict[str, list[bytes]] = {}  # its audio, until the session asks
         self._speaking: dict[str, asyncio.Task[None]] = {}
         self._speech_queues: dict[str, asyncio.Queue[Synthesize]] = {}
+        self._unvoiced: set[str] = set()  # spoken replies whose first audio is still to come
+        self._voiced = asyncio.Event()  # set while ``_unvoiced`` is empty
+        self._voiced.set()
+
+    async def voiced(self, within: float) -> None:
+        """Return once every spoken reply in progress has its first audio, or after ``within`` s.
+
+        The session's own speech-recognition work waits on it, so that an answer's first
+        words are not slowed down by the turn's final transcript (which nobody waits for).
+        """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._voiced.wait(), within)
+
+    def _expect_voice(self, response_id: str) -> None:
+        self._unvoiced.add(response_id)
+        self._voiced.clear()
+
+    def _voice_settled(self, response_id: str) -> None:
+        """``response_id`` has its first audio, or will have none."""
+        self._unvoiced.discard(response_id)
+        if not self._unvoiced:
+            self._voiced.set()
 
     def dispatch(self, command: ResponseCommand) -> None:
         """Execute one response command."""
         match command:
             case GenerateReply():
                 response_id = command.request.response_id
+                if command.request.modality == "audio" and self._tts is not None:
+                    self._expect_voice(response_id)
                 if command.hold:
                     self._held[response_id] = []
                     if command.speech is not None and self._tts is not None:
@@ -91,6 +115,7 @@ class ResponseWork:
                 if self._held.pop(command.response_id, None) is not None:
                     self._stop_speech(command.response_id)  # its early speech, if any
                 _cancel(self._replying.pop(command.response_id, None))
+                self._voice_settled(command.response_id)
             case Synthesize():
                 self._queue_speech(command)
             case CancelSynthesis():
@@ -101,6 +126,8 @@ class ResponseWork:
         self._held.clear()
         self._early.clear()
         self._held_audio.clear()
+        self._unvoiced.clear()
+        self._voiced.set()
         for task in [*self._replying.values(), *self._speaking.values()]:
             task.cancel()
 
@@ -139,6 +166,8 @@ class ResponseWork:
         finally:
             if self._replying.get(response_id) is asyncio.current_task():
                 del self._replying[response_id]
+            if response_id not in self._speech_queues:  # nothing to speak was cut
+                self._voice_settled(response_id)
             close = getattr(stream, "aclose", None)  # async generators hold resources
             if close is not None:
                 with contextlib.suppress(Exception):
@@ -203,6 +232,7 @@ class ResponseWork:
 
     def _audio(self, response_id: str, chunk: bytes) -> None:
         """Hand a chunk of speech to the session, or keep it while its piece is early."""
+        self._voice_settled(response_id)
         held = self._held_audio.get(response_id)
         if held is not None:
             held.append(chunk)
@@ -211,6 +241,7 @@ class ResponseWork:
         self._flush()
 
     def _stop_speech(self, response_id: str) -> None:
+        self._voice_settled(response_id)
         self._early.pop(response_id, None)
         self._held_audio.pop(response_id, None)
         self._speech_queues.pop(response_id, None)
@@ -231,6 +262,7 @@ class ResponseWork:
             raise
         except Exception:
             log.exception("speech synthesis failed for %s", response_id)
+            self._voice_settled(response_id)
             if self._held_audio.pop(response_id, None) is not None:  # early: the session
                 self._early.pop(response_id, None)  # will ask for the piece and get a retry
             self.session.receive_synthesis_failed(response_id, "Speech synthesis failed.")

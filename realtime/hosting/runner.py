@@ -8,7 +8,8 @@ handing the session's events to the transport. Engine work runs on the process's
 * one ASR worker task turns ASR commands into jobs of the session's serial
   :class:`~realtime.inference.scheduler.Lane` at once, without waiting for them: feeds and
   resets at PARTIAL priority, partial requests and speculative finals as ``latest``
-  PARTIAL jobs (replaced by a newer one, dropped by the final), the final (with the
+  PARTIAL jobs (replaced by a newer one, dropped by the final), a speculation's quick
+  guess (``SpeculateFinal.guess``) as an URGENT job before it, the final (with the
   annotation of its utterance when the session opted in to transcription extras:
   :func:`~realtime.inference.annotation.annotate_utterance`) as one URGENT job, which the
   feeds before it inherit;
@@ -34,6 +35,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -78,16 +80,24 @@ from realtime.session.commands import (
 
 log = logging.getLogger(__name__)
 
+REPLY_FIRST_S = 2.5
+"""Longest a quick-reply turn's final-model work waits for the reply's first audio."""
+
 _VADCommand = ConfigureVAD | DetectSpeech
 
 
 def capabilities(
-    engines: Engines, responder: Responder, *, early_replies: bool = True
+    engines: Engines,
+    responder: Responder,
+    *,
+    early_replies: bool = True,
+    quick_replies: bool = False,
 ) -> Capabilities:
     """What a session hosted with ``engines`` and ``responder`` can offer.
 
     ``asr_logprobs`` comes from the ASR engine's optional ``gives_logprobs`` attribute
-    (absent: False); ``early_replies`` is the ``llm_early_replies`` setting.
+    (absent: False); ``early_replies`` is the ``llm_early_replies`` setting,
+    ``quick_replies`` whether ``llm_reply_transcript`` is ``quick``.
     """
     return Capabilities(
         tts=engines.tts is not None,
@@ -97,6 +107,7 @@ def capabilities(
         reads_transcripts=responder.reads_transcripts,
         asr_logprobs=bool(getattr(engines.asr, "gives_logprobs", False)),
         early_replies=early_replies,
+        quick_replies=quick_replies,
     )
 
 
@@ -133,7 +144,10 @@ class SessionRunner:
         self._vad_queue: asyncio.Queue[_VADCommand] = asyncio.Queue()
         self._asr_queue: asyncio.Queue[ASRCommand] = asyncio.Queue()
         self._lane = pool.lane("session")
-        self._results: asyncio.Queue[tuple[ASRCommand, Future[Any]]] = asyncio.Queue()
+        self._results: asyncio.Queue[tuple[ASRCommand | _Guess, Future[Any]]] = asyncio.Queue()
+        self._guessed: set[str] = set()  # items whose final work waits for the quick reply
+        self._guess_applied = asyncio.Event()  # set while no guess is in flight
+        self._guess_applied.set()
         self._vad: VADStream | None = None
         self._asr_opened_with = ASROptions()
         self._asr: ASRStream = engines.asr.open_stream(self._asr_opened_with)
@@ -296,7 +310,35 @@ class SessionRunner:
             while not self._asr_queue.empty():
                 pending.append(self._asr_queue.get_nowait())
             for index, command in enumerate(pending):
-                self._schedule_asr(command, pending[index + 1 :])
+                later = pending[index + 1 :]
+                if isinstance(command, SpeculateFinal) and command.guess:
+                    self._guess(command, later)
+                if command.item_id in self._guessed and isinstance(
+                    command, SpeculateFinal | FinalizeTranscript
+                ):
+                    await self._reply_voiced()
+                self._schedule_asr(command, later)
+
+    def _guess(self, command: SpeculateFinal, later: list[ASRCommand]) -> None:
+        """Submit a pause's quick guess (URGENT: a reply waits for it)."""
+        self._guessed.add(command.item_id)
+        if _paused_again(command, later) or not isinstance(self._asr, SpeculativeASRStream):
+            return
+        self._guess_applied.clear()
+        future = self._submit(self._asr.guess, Priority.URGENT, command.item_id)
+        self._results.put_nowait((_Guess(command.item_id, command.token), future))
+
+    async def _reply_voiced(self) -> None:
+        """Wait (at most :data:`REPLY_FIRST_S`) until the guess is applied and the reply speaks.
+
+        With quick replies the turn's final-model decode is not needed for the answer, so
+        it waits for the answer's first audio instead of competing with it for the CPU.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REPLY_FIRST_S
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._guess_applied.wait(), REPLY_FIRST_S)
+        await self._output.voiced(max(0.0, deadline - loop.time()))
 
     def _schedule_asr(self, command: ASRCommand, later: list[ASRCommand]) -> None:
         """Submit the lane job for one ASR command (``later``: the commands queued after it)."""
@@ -321,6 +363,7 @@ class SessionRunner:
                     )
                     self._results.put_nowait((command, future))
             case FinalizeTranscript():
+                self._guessed.discard(item_id)
                 job = partial(
                     self._finalize,
                     self._asr,
@@ -331,6 +374,7 @@ class SessionRunner:
                 )
                 self._results.put_nowait((command, self._submit(job, Priority.URGENT, item_id)))
             case CancelTranscript():
+                self._guessed.discard(item_id)
                 # drop the item's queued feeds and partial; discard a partial in flight
                 self._lane.cancel(item_id)
                 self._track(self._submit(self._asr.reset, Priority.PARTIAL, item_id))
@@ -406,30 +450,53 @@ class SessionRunner:
         """Apply partial and final results in submission order (the lane's order)."""
         while True:
             command, future = await self._results.get()
-            item_id = command.item_id
             try:
-                result = await asyncio.wrap_future(future)
-            except Dropped:
-                continue
-            except Exception:
-                if isinstance(command, RequestPartial | SpeculateFinal):
-                    log.exception("partial transcription failed for %s", item_id)
-                    continue
-                log.exception("transcription failed for %s", item_id)
-                self.session.receive_transcription_failed(
-                    item_id, "The audio could not be transcribed."
-                )
+                await self._apply_result(command, future)
+            finally:
+                if isinstance(command, _Guess):
+                    self._guess_applied.set()
+
+    async def _apply_result(self, command: ASRCommand | _Guess, future: Future[Any]) -> None:
+        """Apply one partial, speculation, guess or final result (or its failure)."""
+        item_id = command.item_id
+        try:
+            result = await asyncio.wrap_future(future)
+        except Dropped:
+            return
+        except Exception:
+            if isinstance(command, RequestPartial | SpeculateFinal | _Guess):
+                log.exception("partial transcription failed for %s", item_id)
+                return
+            log.exception("transcription failed for %s", item_id)
+            self.session.receive_transcription_failed(
+                item_id, "The audio could not be transcribed."
+            )
+        else:
+            if isinstance(command, RequestPartial):
+                for delta in result:
+                    self.session.receive_transcript_delta(item_id, delta)
+            elif isinstance(command, SpeculateFinal | _Guess):
+                if result is not None:
+                    self.session.receive_speculative_transcript(
+                        item_id, command.token, result, quick=isinstance(command, _Guess)
+                    )
             else:
-                if isinstance(command, RequestPartial):
-                    for delta in result:
-                        self.session.receive_transcript_delta(item_id, delta)
-                elif isinstance(command, SpeculateFinal):
-                    if result is not None:
-                        self.session.receive_speculative_transcript(item_id, command.token, result)
-                else:
-                    transcript, annotation = result
-                    self.session.receive_transcript(item_id, transcript, annotation)
-            self.flush()
+                transcript, annotation = result
+                self.session.receive_transcript(item_id, transcript, annotation)
+        self.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class _Guess:
+    """The quick guess a :class:`SpeculateFinal` asked for first (its result's tag)."""
+
+    item_id: str
+    token: int
+
+
+def _paused_again(command: SpeculateFinal, later: list[ASRCommand]) -> bool:
+    """A later pause of the same utterance makes this pause's guess pointless."""
+    return any(isinstance(c, SpeculateFinal) and c.item_id == command.item_id for c in later)
 
 
 def _superseded(command: RequestPartial | SpeculateFinal, later: list[ASRCommand]) -> bool:

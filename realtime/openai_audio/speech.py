@@ -11,7 +11,11 @@ not after the whole input (``client.audio.speech.with_streaming_response``). Wit
 ``stream_format: "sse"`` the same bytes come as server-sent events,
 ``{"type": "speech.audio.delta", "audio": <base64>}`` and a final
 ``{"type": "speech.audio.done", "usage": {...}}`` (token counts are 0: voxgate's engines
-do not count tokens).
+do not count tokens). A streamed ``wav`` header goes out before the length is known: its
+RIFF and data sizes are ``0xFFFFFFFF`` ("unknown": players accept it; Python's ``wave``
+reads 89,478 s). So ``wav`` without a ``stream_format`` (what the SDK's
+``speech.create(..., response_format="wav")`` sends) is rendered whole, then sent with its
+true sizes and a ``Content-Length``; ``stream_format: "audio"`` streams it.
 
 Errors: a request the engine refuses (bad voice, speed, nothing to say) is a 400 before any
 audio. A failure after the audio has started cannot change the status: the audio stream is
@@ -32,7 +36,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engines.audio_files import FILE_FORMATS, FileEncoder
+from engines.audio_files import FILE_FORMATS, FileEncoder, wav_header
 from engines.base import PCM
 from engines.errors import EngineError
 from realtime.server.app_keys import ENGINES, INFERENCE, SETTINGS
@@ -115,6 +119,8 @@ class SpeechRequest:
         text: What to say.
         fmt: The audio file format (a key of :data:`~engines.audio_files.FILE_FORMATS`).
         sse: Server-sent events rather than the file's bytes.
+        whole: Render everything before answering, to send a file with its true sizes (wav
+            without a ``stream_format``).
         speed: Speaking rate.
         voice: The engine voice asked for; None: its default (also for OpenAI's names).
     """
@@ -124,12 +130,14 @@ class SpeechRequest:
     sse: bool
     speed: float
     voice: str | None
+    whole: bool = False
 
 
 def parse_request(body: Any, voice_ids: set[str]) -> SpeechRequest | web.Response:
     """The request in ``body``, or the 400 that says what is wrong with it.
 
-    ``response_format`` and ``stream_format`` may be null (their defaults, as OpenAI's).
+    ``response_format`` and ``stream_format`` may be null (their defaults, as OpenAI's); a
+    wav without a ``stream_format`` is sent whole (see the module docstring).
     """
     if not isinstance(body, dict):
         return json_error(400, "the body must be a JSON object")
@@ -147,6 +155,7 @@ def parse_request(body: Any, voice_ids: set[str]) -> SpeechRequest | web.Respons
             param="response_format",
         )
     stream_format = body.get("stream_format")
+    whole = stream_format is None and fmt == "wav"
     stream_format = "audio" if stream_format is None else stream_format
     if not isinstance(stream_format, str) or stream_format not in STREAM_FORMATS:
         return json_error(400, "stream_format must be audio or sse", param="stream_format")
@@ -166,7 +175,7 @@ def parse_request(body: Any, voice_ids: set[str]) -> SpeechRequest | web.Respons
         choices = ", ".join(sorted(voice_ids | OPENAI_VOICES))
         return json_error(400, f"unknown voice {requested!r}; one of {choices}", param="voice")
     voice = requested if requested in voice_ids else None
-    return SpeechRequest(text, fmt, stream_format == "sse", float(speed), voice)
+    return SpeechRequest(text, fmt, stream_format == "sse", float(speed), voice, whole)
 
 
 async def create_speech(request: web.Request) -> web.StreamResponse:
@@ -196,6 +205,8 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
             data = await speech.pull(pool)
         except EngineError as exc:  # refused, or no audio at all: nothing was sent yet
             return json_error(400, str(exc), code="speech_failed")
+        if parsed.whole:
+            return await _whole_wav(speech, data, pool)
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream" if sse else speech.content_type,
@@ -225,6 +236,20 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
         return response
     finally:
         speech.close()
+
+
+async def _whole_wav(speech: _SpeechFile, first: bytes | None, pool: Any) -> web.Response:
+    """The rest of the speech, then the whole file with its true RIFF and data sizes."""
+    parts = [first or b""]
+    try:
+        while (data := await speech.pull(pool)) is not None:
+            parts.append(data)
+    except EngineError as exc:
+        return json_error(400, str(exc), code="speech_failed")
+    rate = FILE_FORMATS["wav"].rate
+    body = b"".join(parts)[len(wav_header(rate)) :]  # after the streamed "unknown" header
+    header = wav_header(rate, len(body))
+    return web.Response(body=header + body, content_type=speech.content_type)
 
 
 def _delta(data: bytes) -> bytes:

@@ -1,6 +1,7 @@
 """The aiohttp application: routes, middleware, lifespan, and the server runner.
 
-``create_app(settings)`` builds the app; :func:`serve` runs it on uvloop until SIGINT or
+``create_app(settings)`` builds the app; :func:`serve` runs it on uvloop (over TLS with
+``tls_cert``/``tls_key``, see :mod:`realtime.server.tls`) until SIGINT or
 SIGTERM. Heavy engines load once, in the app's lifespan, never per request.
 """
 
@@ -10,6 +11,7 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 import sys
 from collections.abc import AsyncIterator, Callable
 from functools import partial
@@ -33,6 +35,7 @@ from realtime.server.app_keys import ENGINES, INFERENCE, SETTINGS
 from realtime.server.demo import add_demo_routes
 from realtime.server.errors import json_errors_middleware
 from realtime.server.settings import Settings
+from realtime.server.tls import describe, server_context
 from realtime.transports import websocket
 
 log = logging.getLogger(__name__)
@@ -153,7 +156,12 @@ def ensure_first_key(keystore: KeyStore, say: Callable[[str], None]) -> None:
     )
 
 
-async def _run(app: web.Application, settings: Settings, ready: Callable[[str], None]) -> None:
+async def _run(
+    app: web.Application,
+    settings: Settings,
+    ready: Callable[[str], None],
+    ssl_context: ssl.SSLContext | None,
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before loading: a stop then is orderly too
@@ -165,9 +173,16 @@ async def _run(app: web.Application, settings: Settings, ready: Callable[[str], 
         if not stop.is_set():
             # workers > 1: sibling processes listen on the same port (SO_REUSEPORT)
             reuse_port = True if settings.workers > 1 else None
-            site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)
+            site = web.TCPSite(
+                runner,
+                settings.host,
+                settings.port,
+                reuse_port=reuse_port,
+                ssl_context=ssl_context,
+            )
             await site.start()
-            ready(f"http://{settings.host}:{site.port}")  # the bound port when asked for 0
+            # the bound port when asked for 0
+            ready(f"{settings.scheme}://{settings.host}:{site.port}")
             await stop.wait()
         log.info("shutting down")
         if site is not None:
@@ -186,10 +201,17 @@ def serve(
     """Run the gateway until SIGINT/SIGTERM (blocking). Uses uvloop where available.
 
     Args:
-        settings: The configuration (``workers > 1``: the port is shared, SO_REUSEPORT).
+        settings: The configuration (``workers > 1``: the port is shared, SO_REUSEPORT;
+            ``tls_cert``/``tls_key``: HTTPS and WSS on the port).
         say: Prints the first-run key and the "listening on" line.
         on_ready: Called with the base URL once the server accepts connections.
+
+    Raises:
+        ConfigurationError: the TLS certificate or key cannot be used.
     """
+    ssl_context = server_context(settings)
+    if settings.tls_cert is not None:
+        log.info("TLS on: %s (certificate %s)", describe(settings.tls_cert), settings.tls_cert)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keystore = KeyStore(settings.database_path)
     ensure_first_key(keystore, say)
@@ -210,6 +232,6 @@ def serve(
         pass
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         try:
-            runner.run(_run(app, settings, ready))
+            runner.run(_run(app, settings, ready, ssl_context))
         except KeyboardInterrupt:  # Ctrl-C: the task was cancelled and cleaned up; exit 0
             log.info("stopped")

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engines.models import default_cache_dir
@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(
         1_000_000_000, gt=0, description="Largest accepted upload (HTTP 413 above it)."
+    )
+    tls_cert: Path | None = Field(
+        None,
+        description="PEM certificate (chain) to serve HTTPS and WSS on the port; needs "
+        "tls_key. `voxgate certs dev` writes a development pair. Unset: plain HTTP.",
+    )
+    tls_key: Path | None = Field(
+        None, description="PEM private key of tls_cert (unencrypted); needs tls_cert."
     )
 
     responder: str = Field(
@@ -139,6 +147,14 @@ class Settings(BaseSettings):
         description="Start the model on the speculative transcript during the end-of-turn "
         "pause and keep its answer for the turn's response (lower latency; when the user "
         "goes on, the early request is closed unanswered, which a paid endpoint may bill).",
+    )
+    llm_reply_transcript: Literal["quick", "final"] = Field(
+        "quick",
+        description="What an automatic reply answers when early replies are on. quick: "
+        "the partial model's quick decode of the turn, made when the speaker pauses; the "
+        "answer is spoken as soon as the turn ends (the turn's item still gets the final "
+        "model's transcript). final: the final model's transcript; more accurate hearing, "
+        "about a second slower on a CPU.",
     )
     llm_threads: int = Field(
         1,
@@ -290,10 +306,50 @@ class Settings(BaseSettings):
             origins.append(cleaned)
         return origins
 
+    @field_validator("tls_cert", "tls_key")
+    @classmethod
+    def _readable_pem(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = value.expanduser()
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise ValueError(
+                f"cannot read {path}: {exc.strerror or exc} (a PEM file; "
+                "`voxgate certs dev` writes a development pair)"
+            ) from None
+        return path
+
+    @field_validator("tls_key")
+    @classmethod
+    def _tls_pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """Both TLS files or neither (the default of ``tls_key`` is validated too)."""
+        if "tls_cert" not in info.data:  # the certificate was invalid: that error says it
+            return value
+        have, lack = ("tls_cert", "tls_key") if value is None else ("tls_key", "tls_cert")
+        if (info.data["tls_cert"] is None) != (value is None):
+            raise ValueError(
+                f"{have} is set but {lack} is not: set {lack} too "
+                f"(--{lack.replace('_', '-')} or VOXGATE_{lack.upper()}), or neither"
+            )
+        return value
+
     @field_validator("data_dir", "model_cache_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @property
+    def tls(self) -> bool:
+        """Whether the server speaks HTTPS/WSS (a certificate and a key are set)."""
+        return self.tls_cert is not None and self.tls_key is not None
+
+    @property
+    def scheme(self) -> str:
+        """``https`` with TLS, else ``http``: the scheme of the server's own URL."""
+        return "https" if self.tls else "http"
 
     @property
     def database_path(self) -> Path:

@@ -19,6 +19,9 @@ The parent (:func:`supervise`) loads nothing itself. It:
   then SIGTERM one old worker and wait for it to end; repeat. If a new worker fails to
   start, the reload stops there and the remaining old workers keep serving.
 
+With ``tls_cert``/``tls_key`` every worker loads the certificate itself when it starts, so
+a SIGHUP reload also picks up a renewed certificate.
+
 A worker exits by itself (SIGTERM to itself) when the parent disappears, even if the
 parent was killed outright. With several workers, ``/health`` answers with an
 ``X-Voxgate-Worker: <pid>`` header naming the process that served it.
@@ -244,7 +247,7 @@ class _Supervisor:
         return status
 
     def _announce(self) -> None:
-        url = f"http://{self._settings.host}:{self._settings.port}"
+        url = f"{self._settings.scheme}://{self._settings.host}:{self._settings.port}"
         pids = ", ".join(str(w.pid) for w in self._workers)
         self._say(
             f"voxgate {__version__} listening on {url}  (health: {url}/health; "

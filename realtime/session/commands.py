@@ -70,10 +70,18 @@ class SpeculateFinal:
 
     Only sent when the ASR stream can speculate. Latest-wins; the final drops it when it
     has not started.
+
+    Attributes:
+        item_id: The utterance.
+        token: Names this pause's decode.
+        guess: First make a quick guess with the partial model, reported at once
+            (``Session.receive_speculative_transcript(..., quick=True)``); never dropped by
+            a later speculation, only by the final.
     """
 
     item_id: str
     token: int
+    guess: bool = False
 
 
 @dataclass(frozen=True, slots=True)

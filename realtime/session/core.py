@@ -102,6 +102,10 @@ class Capabilities:
             may ask for them).
         early_replies: Automatic replies may start on a speculative final, held until
             the turn's response exists (see ``receive_speculative_transcript``).
+        quick_replies: With ``early_replies``: an automatic reply answers a quick guess
+            at the turn (the partial model's, made when the speaker pauses) and is spoken
+            as soon as the turn ends, without waiting for the final transcript (which
+            still becomes the item's). Without: it answers the final model's transcript.
     """
 
     tts: bool = True
@@ -111,6 +115,7 @@ class Capabilities:
     reads_transcripts: bool = False
     asr_logprobs: bool = False
     early_replies: bool = True
+    quick_replies: bool = False
 
 
 class Session:
@@ -150,6 +155,7 @@ class Session:
             self._out, self._conversation, lambda: self.extras, lambda: self.wants_logprobs
         )
         self._latest_user_item: str | None = None
+        self._latest_speculation: int | None = None  # token the latest item was committed with
         self._turns = Turns(
             self._out,
             self._input,
@@ -162,6 +168,9 @@ class Session:
                 speculation_void=lambda: self._responses.drop_speculation(),
             ),
             speculative=capabilities.speculative_asr,
+            guesses=capabilities.early_replies
+            and capabilities.quick_replies
+            and capabilities.reads_transcripts,
         )
         self._responses = Responses(
             self._out,
@@ -174,6 +183,7 @@ class Session:
             ),
             has_tts=capabilities.tts,
             wait_for_transcripts=capabilities.reads_transcripts,
+            quick_replies=capabilities.early_replies and capabilities.quick_replies,
         )
         self._out.send(ev.SessionCreated(event_id=self._out.event_id(), session=self.config))
         if isinstance(self.config, RealtimeSession):
@@ -281,7 +291,8 @@ class Session:
                 self._responses.cancel_for_item(event.item_id)
                 self._conversation.truncate(event)
             case ResponseCreate():
-                self._responses.create(event.response or ResponseCreateParams())
+                params = event.response or ResponseCreateParams()
+                self._responses.create(params, event_id=event.event_id)
             case ResponseCancel():
                 self._responses.cancel_by_client(event.response_id)
             case OutputAudioBufferClear():
@@ -336,14 +347,22 @@ class Session:
         if self._transcripts.receive_final(item_id, transcript, annotation):
             self._responses.transcript_ready(item_id)
 
-    def receive_speculative_transcript(self, item_id: str, token: int, text: str) -> None:
+    def receive_speculative_transcript(
+        self, item_id: str, token: int, text: str, *, quick: bool = False
+    ) -> None:
         """A speculative final's text (the speaker paused): an automatic reply may start early.
 
-        Ignored unless the speaker is still silent in that pause and the turn will get an
-        automatic response. The reply is held until the response exists and the final
-        agrees with ``text`` (see :meth:`~realtime.session.responses.Responses.speculate`).
+        ``quick``: the text is the partial model's quick guess (``SpeculateFinal.guess``),
+        not the final model's decode. Only the kind the session answers from
+        (:attr:`Capabilities.quick_replies`) counts. Ignored unless the speaker stayed
+        silent since that pause (the turn may have ended since, in that silence) and the
+        turn gets an automatic response. See
+        :meth:`~realtime.session.responses.Responses.speculate`.
         """
-        if not self._can.early_replies or self._turns.speculation_of(item_id) != token:
+        if not self._can.early_replies or quick != self._can.quick_replies:
+            return
+        committed = (self._latest_user_item, self._latest_speculation) == (item_id, token)
+        if self._turns.speculation_of(item_id) != token and not committed:
             return
         td = self.config.audio.input.turn_detection
         if isinstance(self.config, RealtimeSession) and getattr(td, "create_response", False):
@@ -396,7 +415,7 @@ class Session:
         An item whose transcript the client will not see is done at once (transcript null).
         """
         previous = self._conversation.last_id()
-        self._latest_user_item = item_id
+        self._latest_user_item, self._latest_speculation = item_id, speculation
         pending = self._transcripts.commit(item_id, seconds)
         self._out.send(
             ev.InputAudioBufferCommitted(

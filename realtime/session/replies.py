@@ -88,9 +88,18 @@ class ReplyDone:
 
 @dataclass(frozen=True, slots=True)
 class ReplyFailed:
-    """The responder could not answer; ``message`` is safe to show the client."""
+    """The responder could not answer; ``message`` is safe to show the client.
+
+    Attributes:
+        message: Why, for the client.
+        code: ``None`` for a server error. An :class:`~protocol.ErrorCode` when the request
+            is at fault (``empty_response``: nothing to say): a client's ``response.create``
+            then fails as an ``invalid_request_error`` naming its event, and an automatic
+            response completes with no output instead.
+    """
 
     message: str
+    code: str | None = None
 
 
 ReplyPart = TextDelta | FunctionCallDelta | ReplyDone | ReplyFailed

@@ -75,6 +75,8 @@ class ResponseRecord:
         audio_bytes: Output audio produced so far.
         usage: Token counts reported by the responder.
         conversation_id: The conversation the response adds to (None: out of band).
+        automatic: The session created it (a user turn ended), not a ``response.create``.
+        event_id: The ``event_id`` of the ``response.create`` that asked for it, if any.
     """
 
     id: str
@@ -95,6 +97,8 @@ class ResponseRecord:
     audio_bytes: int = 0
     usage: Usage | None = None
     conversation_id: str | None = None
+    automatic: bool = False
+    event_id: str | None = None
 
     @property
     def out_of_band(self) -> bool:

@@ -5,14 +5,16 @@ responder for a reply with a snapshot of the conversation (a ``GenerateReply`` c
 and turns the reply parts that come back into the GA output events: the assistant item and
 its content part, text or audio-transcript deltas, and speech. Text is sent to the speech
 engine sentence by sentence as it arrives. A response ends once: ``completed`` (all audio
-produced), ``cancelled`` (client or barge-in; generation and speech stop) or ``failed``.
+produced), ``cancelled`` (client or barge-in; generation and speech stop) or ``failed``. A
+reply that fails with a client error code (``empty_response``) fails a ``response.create``
+with an ``invalid_request_error`` naming its event, but completes an automatic response.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from protocol import (
@@ -51,6 +53,9 @@ from realtime.session.replies import (
 )
 from realtime.session.response_state import ResponseRecord, ResponseState
 
+BLANK_SAY = "response.voxgate.say is blank: there is nothing to say."
+"""Why a ``response.create`` whose ``voxgate.say`` is blank fails (``empty_response``)."""
+
 MAX_DELTA_MS = 100
 """Longest audio in one ``response.output_audio.delta``."""
 
@@ -88,6 +93,8 @@ class Responses:
         has_tts: A speech engine is available (audio responses need one).
         wait_for_transcripts: The responder reads user transcripts: a response waits for
             the final transcript of the latest user turn before asking for a reply.
+        quick_replies: An automatic response answers its turn's speculative text without
+            waiting for the final transcript (see :meth:`speculate`).
     """
 
     def __init__(
@@ -98,12 +105,14 @@ class Responses:
         *,
         has_tts: bool,
         wait_for_transcripts: bool,
+        quick_replies: bool = False,
     ) -> None:
         self._out = outbox
         self._conversation = conversation
         self._hooks = hooks
         self._has_tts = has_tts
         self._waits = wait_for_transcripts
+        self._quick = quick_replies
         self._response: ResponseRecord | None = None
         self._calls = FunctionCalls(outbox, conversation)
         self._speculation: _Speculation | None = None
@@ -127,8 +136,14 @@ class Responses:
 
     # --- creation -----------------------------------------------------------------------------
 
-    def create(self, params: ResponseCreateParams, *, automatic: bool = False) -> None:
-        """Start a response.
+    def create(
+        self,
+        params: ResponseCreateParams,
+        *,
+        automatic: bool = False,
+        event_id: str | None = None,
+    ) -> None:
+        """Start a response (``event_id``: the client's ``response.create``, if any).
 
         Raises:
             InvalidEvent: a transcription session, or (not ``automatic``) a response is
@@ -152,6 +167,7 @@ class Responses:
                 code=ErrorCode.CONVERSATION_ALREADY_HAS_ACTIVE_RESPONSE,
             )
         response = self._new_response(config, params)
+        response.automatic, response.event_id = automatic, event_id
         self._claim_speculation(response, automatic=automatic)
         self._response = response
         self._out.send(
@@ -162,6 +178,8 @@ class Responses:
         )
         latest = self._hooks.latest_user_item()
         if _say_text(params) is None and self._waits and self._hooks.transcript_pending(latest):
+            if self._quick and self._answer_held_turn(response):
+                return
             response.state, response.awaiting_item = ResponseState.WAITING, latest
             return
         self._ask_responder(response)
@@ -188,6 +206,10 @@ class Responses:
         say = _say_text(response.params)
         if say is not None:  # voxgate.say: the text itself, no responder
             self.drop_speculation()
+            if not say.strip():
+                blank = ReplyFailed(BLANK_SAY, code=ErrorCode.EMPTY_RESPONSE)
+                self.receive_reply_part(response.id, blank)
+                return
             self.receive_reply_part(response.id, TextDelta(say))
             self.receive_reply_part(response.id, ReplyDone())
             return
@@ -213,15 +235,22 @@ class Responses:
         cancelled otherwise (the speaker went on, the final differs, the turn gets no
         automatic response). Only for responders that read transcripts, with no response
         active.
+
+        With quick replies, ``text`` is a quick guess and is final for the reply: the
+        response releases the held reply as soon as it is created (the conversation
+        otherwise unchanged) instead of waiting for the final transcript, and a response
+        already waiting for this turn's transcript answers ``text`` at once.
         """
         config = self._hooks.config()
+        if self._quick and self._answer_waiting_turn(item_id, text):
+            return
         if not self._waits or self.active or not isinstance(config, RealtimeSession):
             return
         self.drop_speculation()
         response = self._new_response(config, ResponseCreateParams())
         turn = UserMessage(id=item_id, content=[InputAudio(transcript=text)])
         request = self._request(response, pending_turn=turn)
-        self._speculation = _Speculation(item_id, request)
+        self._speculation = _Speculation(item_id, request, text)
         speech = None
         if response.modality == "audio":
             speech = Synthesize(
@@ -233,6 +262,38 @@ class Responses:
                 last=False,
             )
         self._out.command(GenerateReply(request, hold=True, speech=speech))
+
+    def _answer_waiting_turn(self, item_id: str, text: str) -> bool:
+        """Quick replies: a response waiting for ``item_id``'s transcript answers ``text`` now."""
+        response = self._response
+        if response is None or response.state is not ResponseState.WAITING:
+            return False
+        if response.awaiting_item != item_id:
+            return False
+        response.awaiting_item = None
+        response.state = ResponseState.GENERATING
+        self._out.command(GenerateReply(_with_turn(self._request(response), item_id, text)))
+        return True
+
+    def _answer_held_turn(self, response: ResponseRecord) -> bool:
+        """Quick replies: the new automatic ``response`` answers its turn's held guess now.
+
+        The held reply is released when the rest of the conversation is what it was asked
+        with, else the guess is answered again with the conversation as it is. False when
+        no early reply is held for ``response``.
+        """
+        held = self._speculation
+        if held is None or held.request.response_id != response.id:
+            return False
+        self._speculation = None
+        response.state = ResponseState.GENERATING
+        now = _with_turn(self._request(response), held.item_id, held.text)
+        if _same_context(held.request, now):
+            self._out.command(ReleaseReply(response.id))
+        else:
+            self._out.command(CancelReply(response.id))
+            self._out.command(GenerateReply(now))
+        return True
 
     def drop_speculation(self) -> None:
         """Cancel the held early reply, if any."""
@@ -343,9 +404,11 @@ class Responses:
                     return
                 self._calls.close_all(response, completed=True)
                 self._reply_done(response)
+            case ReplyFailed(code=ErrorCode.EMPTY_RESPONSE) if response.automatic:
+                self._reply_done(response)  # a turn left nothing to say: no client mistake
             case ReplyFailed():
                 self._cancel_work(response, reply_ended=True)
-                self._finish("failed", error=part.message)
+                self._finish("failed", error=part.message, code=part.code)
 
     def _add_text(self, response: ResponseRecord, text: str) -> None:
         if response.item_id is None:
@@ -486,7 +549,9 @@ class Responses:
         *,
         reason: Reason | None = None,
         error: str | None = None,
+        code: str | None = None,
     ) -> None:
+        """End the active response (``code``: the client's request is at fault)."""
         response = self._response
         assert response is not None
         response.state = ResponseState.DONE
@@ -498,16 +563,26 @@ class Responses:
         if status == "cancelled":
             details = ev.ResponseStatusDetails(type="cancelled", reason=reason)
         elif status == "failed":
-            self._out.error(error or "Speech synthesis failed.", code=None, type_=ErrorType.SERVER)
-            details = ev.ResponseStatusDetails(
-                type="failed",
-                error=ev.ResponseStatusError(
-                    type="server_error", message=error or "Speech synthesis failed."
-                ),
-            )
+            details = self._failure(response, error or "Speech synthesis failed.", code)
         done = response.to_protocol(status, details=details, output=output)
         self._out.send(ev.ResponseDone(event_id=self._out.event_id(), response=done))
         self._hooks.ended(response.audio_bytes // OUTPUT_BYTES_PER_MS[response.output_format])
+
+    def _failure(
+        self, response: ResponseRecord, message: str, code: str | None
+    ) -> ev.ResponseStatusDetails:
+        """Send the ``error`` of a failed response; its ``status_details``.
+
+        A server error names no client event; a request at fault (``code``) names the
+        ``response.create`` that asked for the response.
+        """
+        if code is None:
+            type_, event_id = ErrorType.SERVER, None
+        else:
+            type_, event_id = ErrorType.INVALID_REQUEST, response.event_id
+        self._out.error(message, code=code, event_id=event_id, type_=type_)
+        error = ev.ResponseStatusError(type=type_, code=code, message=message)
+        return ev.ResponseStatusDetails(type="failed", error=error)
 
     def _outputs(self, response: ResponseRecord, status: str) -> list[ConversationItem]:
         """The response's output items in order, closing its message item."""
@@ -567,6 +642,14 @@ class _Speculation:
 
     item_id: str
     request: ReplyRequest
+    text: str
+
+
+def _with_turn(request: ReplyRequest, item_id: str, text: str) -> ReplyRequest:
+    """``request`` with the user turn ``item_id`` heard as ``text`` (its transcript pending)."""
+    turn = UserMessage(id=item_id, content=[InputAudio(transcript=text)])
+    items = tuple(turn if item.id == item_id else item for item in request.items)
+    return replace(request, items=items)
 
 
 def _same_context(early: ReplyRequest, now: ReplyRequest) -> bool:

@@ -100,6 +100,7 @@ class Turns:
         timeline: The session's input audio.
         callbacks: The rest of the session.
         speculative: The transcriber can decode finals ahead of time.
+        guesses: Each speculation starts with a quick guess (``SpeculateFinal.guess``).
     """
 
     def __init__(
@@ -109,11 +110,13 @@ class Turns:
         callbacks: TurnCallbacks,
         *,
         speculative: bool = False,
+        guesses: bool = False,
     ) -> None:
         self._out = outbox
         self._input = timeline
         self._on = callbacks
         self._speculative = speculative
+        self._guesses = guesses
         self.vad: VADOptions | None = None
         """The VAD settings in force; None in manual mode."""
         self._turn: _Turn | None = None
@@ -177,7 +180,7 @@ class Turns:
             return
         self._speculations += 1
         turn.speculation = self._speculations
-        self._out.command(SpeculateFinal(turn.item_id, turn.speculation))
+        self._out.command(SpeculateFinal(turn.item_id, turn.speculation, guess=self._guesses))
 
     def _speech_started(self, sample: int) -> None:
         item_id = self._out.ids("item")

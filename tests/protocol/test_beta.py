@@ -9,12 +9,16 @@ import pytest
 
 from protocol import (
     AssistantMessage,
+    ConversationItemCreate,
     Dialect,
+    InputText,
     OutputAudio,
     OutputText,
     RealtimeSession,
     SessionUpdate,
+    SystemMessage,
     TranscriptionSession,
+    UserMessage,
     dump_server_event,
     merge_session,
     parse_client_event,
@@ -87,7 +91,7 @@ def test_realtime_session_is_flattened() -> None:
         "id": "sess_1",
         "object": "realtime.session",
         "expires_at": 5,
-        "modalities": ["audio"],
+        "modalities": ["text", "audio"],  # GA ["audio"]: audio and its transcript
         "instructions": "",
         "voice": "marin",
         "speed": 1.0,
@@ -124,9 +128,7 @@ def test_transcription_session_events_are_renamed_and_flattened(kind: str) -> No
     event_cls = se.SessionCreated if kind == "created" else se.SessionUpdated
     beta = _beta(event_cls(event_id="e", session=session))
     assert beta["type"] == f"transcription_session.{kind}"
-    assert beta["session"] == {
-        "id": "sess_2",
-        "object": "realtime.transcription_session",
+    assert beta["session"] == {  # exactly the beta SDK's TranscriptionSession: no id, object
         "modalities": ["audio", "text"],
         "turn_detection": {
             "type": "server_vad",
@@ -167,7 +169,7 @@ def test_response_is_flattened() -> None:
         usage=se.Usage(),
     )
     beta = _beta(se.ResponseDone(event_id="e", response=response))["response"]
-    assert beta["modalities"] == ["audio"]
+    assert beta["modalities"] == ["text", "audio"]
     assert beta["output_audio_format"] == "g711_ulaw"
     assert beta["voice"] == "ash"
     assert "audio" not in beta and "output_modalities" not in beta
@@ -184,6 +186,7 @@ def test_response_is_flattened() -> None:
 
 def test_flat_session_round_trips_through_a_beta_client() -> None:
     sent = {
+        "modalities": ["text", "audio"],  # GA ["audio"]
         "instructions": "Be brief.",
         "voice": "alloy",
         "input_audio_format": "g711_alaw",
@@ -208,6 +211,28 @@ def test_flat_session_round_trips_through_a_beta_client() -> None:
     merged = merge_session(RealtimeSession(id="s"), event.session)
     echoed = _beta(se.SessionUpdated(event_id="e", session=merged))["session"]
     assert {k: echoed[k] for k in sent} == sent
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+def test_pipecat_assistant_input_text_is_read_as_assistant_text(dialect: Dialect) -> None:
+    event = parse_client_event(
+        '{"type":"conversation.item.create","item":{"type":"message","role":"assistant",'
+        '"content":[{"type":"input_text","text":"Hello"}]}}',
+        dialect,
+    )
+    assert isinstance(event, ConversationItemCreate)
+    assert event.item == AssistantMessage(content=[OutputText(text="Hello")])
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+def test_output_text_on_user_and_system_messages_is_read_as_input_text(dialect: Dialect) -> None:
+    for role, cls in (("user", UserMessage), ("system", SystemMessage)):
+        item = {"role": role, "content": [{"type": "output_text", "text": "Hi"}]}
+        event = parse_client_event(
+            json.dumps({"type": "conversation.item.create", "item": item}), dialect
+        )
+        assert isinstance(event, ConversationItemCreate)
+        assert event.item == cls(content=[InputText(text="Hi")])
 
 
 def test_ga_connection_accepts_a_beta_shaped_session() -> None:

@@ -17,12 +17,12 @@ from openai.types.realtime import RealtimeServerEvent
 from pydantic import TypeAdapter
 
 from protocol import EXTENSION_PREFIX, RealtimeSession, dump_server_event, parse_client_event
-from realtime.responders.scripted import echo_text, say_text, scripted_parts
+from realtime.responders.scripted import echo_parts, say_parts
 from realtime.session import Capabilities, Session
 from realtime.session.commands import Command, GenerateReply
 from realtime.session.ids import SequentialIds
 
-TEXTS = {"say": say_text, "echo": echo_text}
+REPLIES = {"say": say_parts, "echo": echo_parts}
 SDK = TypeAdapter(RealtimeServerEvent)
 TRANSCRIBED = RealtimeSession.model_validate(
     {"audio": {"input": {"transcription": {"model": "whisper-1"}}}}
@@ -43,7 +43,7 @@ class InlineReplies(Session):
     def __init__(
         self, config: Any, *, responder: str = "say", has_tts: bool = True, **kwargs: Any
     ) -> None:
-        self._text_for = TEXTS[responder]
+        self._reply_to = REPLIES[responder]
         self._held: list[Command] = []
         ids, created_at = kwargs.pop("ids"), kwargs.pop("created_at")
         capabilities = Capabilities(tts=has_tts, reads_transcripts=responder == "echo", **kwargs)
@@ -60,7 +60,7 @@ class InlineReplies(Session):
             if not replies:
                 return
             for request in replies:
-                for part in scripted_parts(self._text_for(request)):
+                for part in self._reply_to(request):
                     self.receive_reply_part(request.response_id, part)
 
     def events_to_send(self) -> list:

@@ -16,7 +16,7 @@ sequences of:
 Invariants after every step: no exception; every server event validates against the
 openai SDK's ``RealtimeServerEvent`` (``voxgate.`` extensions: against our model) and
 serialises for beta clients too; an ``error`` answers only a client event and carries its
-``event_id``; commands are of the known types and scan the input timeline in order;
+``event_id`` (``empty_response``: a ``response.create``'s, perhaps later); commands are of the known types and scan the input timeline in order;
 each response has one ``response.created``, then its output, then one ``response.done``. At
 the end, the session is still usable: manual append + commit yields
 ``input_audio_buffer.committed``.
@@ -226,6 +226,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.pending: list[Any] = []  # commands a runner would still answer
         self.lifecycle: dict[str, str] = {}  # response id → "created" / "done"
         self.responses: set[str] = set()
+        self.create_ids: set[str | None] = set()  # event_ids of the response.create sent
         self.scanned = 0  # end of the input audio the session asked the VAD to scan
         self.vad_upto = 0  # how far VAD results have been reported
         self.session = InlineReplies(
@@ -255,6 +256,9 @@ class SessionMachine(RuleBasedStateMachine):
             if event.type == "error" and event.error.type == "server_error":
                 # a failed response's error: no client event to answer, a message to show
                 assert event.error.message and event.error.event_id is None
+            elif event.type == "error" and event.error.code == "empty_response":
+                # a response.create left nothing to say (perhaps once its transcript came)
+                assert event.error.message and event.error.event_id in self.create_ids
             elif event.type == "error":
                 assert client, f"error without a client event: {event.error}"
                 assert event.error.message and event.error.event_id == event_id
@@ -460,6 +464,7 @@ class SessionMachine(RuleBasedStateMachine):
         payload: dict[str, Any] = {"type": "response.create"}
         if params is not None:
             payload["response"] = params
+        self.create_ids.add(event_id)
         self._client(self._with_id(payload, event_id))
 
     @rule(payload=JUNK | st.text(max_size=30))
@@ -645,4 +650,20 @@ def test_transcript_after_cancel_does_not_revive_an_echo_response(outcome: str) 
     events = machine._drain()
     assert events and not [e.type for e in events if e.type.startswith("response.")]
     assert not any(isinstance(c, Synthesize) for c in machine.pending)
+    machine.teardown()
+
+
+def test_an_empty_echo_answers_its_response_create_once_the_transcript_came() -> None:
+    """An echo response waiting for an empty transcript fails, naming its response.create."""
+    machine = _machine("echo", manual=True)
+    machine.append(length=24_000, kind="tone", seed=0, event_id=None)
+    machine.simple(kind="input_audio_buffer.commit", event_id=None)
+    machine.response_create(params=None, event_id="evt_echo")  # waits for the transcript
+    (final,) = [c for c in machine.pending if isinstance(c, FinalizeTranscript)]
+    machine.session.receive_transcript(final.item_id, Transcript("", "en", 0.0, 1.0))
+    events = machine._drain()  # not a client drain: the invariant allows this error
+    assert [e.type for e in events if e.type in ("error", "response.done")] == [
+        "error",
+        "response.done",
+    ]
     machine.teardown()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -28,7 +29,7 @@ from testkit.chat_endpoint import (
     TextReply,
     ToolCallReply,
 )
-from testkit.loadgen import serve
+from testkit.loadgen import send_paced, serve
 from testkit.wer import wer
 
 pytestmark = pytest.mark.model
@@ -193,6 +194,74 @@ async def test_a_spoken_turn_gets_a_spoken_answer_from_its_transcript(conversati
     assert said["role"] == "user"
     truth = (testdata / "openai-whisper/jfk.txt").read_text()
     assert wer(truth, said["content"]) < 0.15, said
+
+
+ASKED_AT: list[float] = []
+"""When the quick-reply test's endpoint was asked (``time.monotonic``)."""
+
+
+def _thank_and_note_when(body: dict) -> TextReply:
+    ASKED_AT.append(time.monotonic())
+    return TextReply("Thank you.", chunk_words=2)
+
+
+@scripted(_thank_and_note_when, llm_reply_transcript="quick")
+async def test_a_quick_reply_answers_the_guess_before_the_final_and_the_item_keeps_the_final(
+    conversation, testdata
+):
+    endpoint, server = conversation
+    ASKED_AT.clear()
+    async with server.client().realtime.connect(model="gpt-realtime") as conn:
+        await conn.session.update(
+            session={
+                "type": "realtime",
+                "audio": {
+                    "input": {"turn_detection": ONE_TURN, "transcription": {"model": "whisper-1"}}
+                },
+            }
+        )
+        await until(conn, "session.updated")
+        # the speech at once, the silence after it as a microphone sends it: the VAD then
+        # sees the pause before the turn's end, as in a live conversation
+        await send_audio(conn, pcm24(testdata, "openai-whisper/jfk.flac", tail_s=0))
+        await send_paced(conn, bytes(48_000 * 3 // 2), chunk_ms=40)
+        completed = "conversation.item.input_audio_transcription.completed"
+        events = await until(conn, completed)
+        final_at = time.monotonic()
+        if not any(e.type == "response.done" for e in events):
+            events += await until(conn, "response.done")
+    done = next(e for e in events if e.type == "response.done").response
+    assert done.status == "completed"
+    assert any(e.type == "response.output_audio.delta" for e in events)
+    assert ASKED_AT[-1] < final_at  # the reply did not wait for the final transcript
+    truth = (testdata / "openai-whisper/jfk.txt").read_text()
+    heard = endpoint.requests[-1]["messages"][-1]["content"]  # the quick guess (tiny.en)
+    assert wer(truth, heard) < 0.25, heard
+    final = next(e for e in events if e.type == completed)
+    assert wer(truth, final.transcript) < 0.1, final.transcript  # the final model's
+
+
+@scripted(lambda body: TextReply("Thank you.", chunk_words=2), llm_reply_transcript="final")
+async def test_a_final_reply_answers_the_final_transcript(conversation, testdata):
+    endpoint, server = conversation
+    async with server.client().realtime.connect(model="gpt-realtime") as conn:
+        await conn.session.update(
+            session={
+                "type": "realtime",
+                "audio": {
+                    "input": {"turn_detection": ONE_TURN, "transcription": {"model": "whisper-1"}}
+                },
+            }
+        )
+        await until(conn, "session.updated")
+        await send_audio(conn, pcm24(testdata, "openai-whisper/jfk.flac"))
+        events = await until_all(
+            conn, "response.done", "conversation.item.input_audio_transcription.completed"
+        )
+    final = next(
+        e for e in events if e.type == "conversation.item.input_audio_transcription.completed"
+    )
+    assert endpoint.requests[-1]["messages"][-1]["content"] == final.transcript
 
 
 @scripted(Endless(token=" It went on.", interval_s=0.01), TextReply("Sure."))

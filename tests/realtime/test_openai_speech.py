@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import logging
 import threading
+import wave
 
 import aiohttp
 import pytest
@@ -95,6 +97,25 @@ async def test_null_formats_mean_the_defaults(tmp_path):
         assert (await response.json())["error"]["param"] == "stream_format"
         response = await speak(client, speed=None)  # a number, as OpenAI's schema says
         assert (await response.json())["error"]["param"] == "speed"
+    finally:
+        await client.close()
+
+
+async def test_wav_is_sent_whole_with_its_true_sizes_unless_streaming_is_asked(tmp_path):
+    client = await serve(ToneTTS(), tmp_path)
+    try:
+        response = await speak(client, response_format="wav")  # what speech.create sends
+        assert response.status == 200 and response.content_type == "audio/wav"
+        data = await response.read()
+        assert int(response.headers["Content-Length"]) == len(data)
+        with wave.open(io.BytesIO(data)) as wav:
+            assert wav.getframerate() == 24_000
+            assert wav.getnframes() == 3 * SENTENCE_BYTES // 2 == (len(data) - 44) // 2
+        response = await speak(client, response_format="wav", stream_format="audio")
+        assert response.headers["Transfer-Encoding"] == "chunked"
+        streamed = await response.read()
+        assert streamed[4:8] == streamed[40:44] == b"\xff\xff\xff\xff"  # sizes unknown
+        assert streamed[44:] == data[44:]
     finally:
         await client.close()
 

@@ -279,14 +279,17 @@ def test_a_streamed_reply_speaks_its_first_clause_before_the_sentence_ends():
 # --- early replies from speculative finals -------------------------------------------------
 
 
-def conversing(*, early_replies: bool = True) -> Session:
+def conversing(*, early_replies: bool = True, quick: bool = False) -> Session:
     """A conversation (server_vad answers each turn) with a transcript-reading responder."""
     s = Session(
         RealtimeSession(),
         ids=SequentialIds(),
         created_at=0.0,
         capabilities=Capabilities(
-            speculative_asr=True, reads_transcripts=True, early_replies=early_replies
+            speculative_asr=True,
+            reads_transcripts=True,
+            early_replies=early_replies,
+            quick_replies=quick,
         ),
     )
     s.events_to_send()
@@ -391,3 +394,87 @@ def test_early_replies_can_be_switched_off():
     assert of(GenerateReply, s.commands()) == []
     _, commands = vad(s, (END, 17_000), upto=30_000)
     assert of(FinalizeTranscript, commands) == [FinalizeTranscript(item, speculation=token)]
+
+
+# --- quick replies: the reply answers the quick guess made in the pause ----------------------
+
+
+def test_quick_replies_ask_for_a_guess_and_release_the_reply_when_the_turn_ends():
+    s = conversing(quick=True)
+    update = {"type": "realtime", "audio": {"input": {"transcription": {"model": "whisper-1"}}}}
+    send(s, {"type": "session.update", "session": update})
+    _, commands = vad(s, (SPEECH, 0), upto=16_000)
+    (start,) = of(StartTranscript, commands)
+    _, commands = vad(s, (PAUSE, 17_000), upto=20_000)
+    (speculate,) = of(SpeculateFinal, commands)
+    assert speculate.guess
+    item, token = start.item_id, speculate.token
+    s.receive_speculative_transcript(item, token, "what time is it", quick=True)
+    (early,) = of(GenerateReply, s.commands())
+    assert early.hold and early.request.items[-1].content[0].transcript == "what time is it"
+    events, commands = vad(s, (END, 17_000), upto=30_000)
+    created = next(e for e in events if e.type == "response.created")
+    assert created.response.id == early.request.response_id
+    assert ReleaseReply(early.request.response_id) in commands  # not waiting for the final
+    assert of(FinalizeTranscript, commands) == [FinalizeTranscript(item, speculation=token)]
+    events, commands = final(s, item, "What time is it?")
+    assert of(GenerateReply, commands) == [] and of(CancelReply, commands) == []
+    done = [e for e in events if e.type.endswith("input_audio_transcription.completed")]
+    assert [e.transcript for e in done] == ["What time is it?"]  # the item keeps the final
+
+
+def test_quick_replies_ignore_the_final_models_speculation():
+    s = conversing(quick=True)
+    item, token = paused_turn(s)
+    s.receive_speculative_transcript(item, token, "What time is it?")  # not the guess
+    assert of(GenerateReply, s.commands()) == []
+
+
+def test_a_guess_that_arrives_after_the_turn_ended_is_answered_at_once():
+    s = conversing(quick=True)
+    item, token = paused_turn(s)
+    events, commands = vad(s, (END, 17_000), upto=30_000)
+    created = next(e for e in events if e.type == "response.created")
+    assert of(GenerateReply, commands) == []  # waiting: no guess yet
+    s.receive_speculative_transcript(item, token, "what time is it", quick=True)
+    (reply,) = of(GenerateReply, s.commands())
+    assert not reply.hold and reply.request.response_id == created.response.id
+    assert reply.request.items[-1].content[0].transcript == "what time is it"
+    _, commands = final(s, item, "What time is it?")
+    assert of(GenerateReply, commands) == []  # answered once
+
+
+def test_a_guess_of_a_resumed_turn_is_not_answered():
+    s = conversing(quick=True)
+    item, token = paused_turn(s)
+    vad(s, (RESUME, 21_000), upto=24_000)
+    s.receive_speculative_transcript(item, token, "what time", quick=True)
+    assert of(GenerateReply, s.commands()) == []
+
+
+def test_a_conversation_changed_since_the_guess_is_answered_again():
+    s = conversing(quick=True)
+    item, token = paused_turn(s)
+    s.receive_speculative_transcript(item, token, "what time is it", quick=True)
+    (early,) = of(GenerateReply, s.commands())
+    send(
+        s,
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "system",
+                "content": [{"type": "input_text", "text": "Answer in French."}],
+            },
+        },
+    )
+    _, commands = vad(s, (END, 17_000), upto=30_000)
+    rid = early.request.response_id
+    assert CancelReply(rid) in commands
+    (again,) = of(GenerateReply, commands)
+    assert not again.hold and again.request.response_id == rid
+    texts = [
+        p.text for i in again.request.items for p in getattr(i, "content", []) if hasattr(p, "text")
+    ]
+    assert "Answer in French." in texts
+    assert again.request.items[-1].content[0].transcript == "what time is it"

@@ -79,6 +79,25 @@ def test_a_speculated_final_is_the_final_and_a_stale_token_decodes_again(engines
     assert reused.end == pytest.approx(len(audio) / 16_000 + 0.5)
 
 
+@pytest.mark.model
+def test_a_guess_is_a_quick_partial_model_decode_that_changes_nothing(engines, testdata):
+    from engines.audio import load_pcm
+
+    stream = engines.asr.open_stream(engines_options())
+    calls = count_calls(engines.asr.final_model)
+    audio = load_pcm(testdata / "openai-whisper/jfk.flac")
+    stream.feed(AudioChunk(audio, 0))
+    guessed = stream.guess()
+    assert calls["decode"] == 0  # the partial model guessed
+    reference = (testdata / "openai-whisper/jfk.txt").read_text()
+    assert guessed is not None and wer(reference, guessed) <= 0.15
+    stream.speculate(1)
+    final = stream.finalize(speculation=1)
+    assert calls["decode"] == 1 and wer(reference, final.text) <= 0.05
+    stream.feed(AudioChunk(np.zeros(16_000, np.int16), 400_000))
+    assert stream.guess() is None  # silence: nothing to guess
+
+
 def engines_options():
     from engines.base import ASROptions
 

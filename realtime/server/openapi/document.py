@@ -35,6 +35,7 @@ def spec() -> dict[str, Any]:
             "/transcriptions/{job_id}": batch.transcription(),
             "/files/jobs/{job_id}/audio": batch.job_audio(),
             "/v1/audio/transcriptions": audio.transcriptions(),
+            "/v1/audio/translations": audio.translations(),
             "/v1/audio/speech": audio.speech(),
             "/v1/realtime/client_secrets": service.client_secrets(),
             "/demo/session": service.demo_session(),
