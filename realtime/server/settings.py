@@ -153,7 +153,7 @@ class Settings(BaseSettings):
         description="What an automatic reply answers when early replies are on. quick: "
         "the partial model's quick decode of the turn, made when the speaker pauses; the "
         "answer is spoken as soon as the turn ends (the turn's item still gets the final "
-        "model's transcript). final: the final model's transcript; more accurate hearing, "
+        "model's transcript, decoded once the answer speaks). final: the final model's transcript; more accurate hearing, "
         "about a second slower on a CPU.",
     )
     llm_threads: int = Field(
