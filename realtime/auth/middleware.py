@@ -26,8 +26,9 @@ PUBLIC_PATHS = frozenset({"/health", "/demo"})
 PUBLIC_PREFIXES = ("/files/", "/demo/")
 """Signed-URL routes: the URL's signature is the credential (checked by the route); the
 browser demo's page and its guarded session route (:mod:`realtime.server.demo`)."""
-REALTIME_PATHS = frozenset({"/v1/realtime", "/realtime"})
-"""Routes where an ephemeral client secret may stand in for a key."""
+REALTIME_PATHS = frozenset({"/v1/realtime", "/realtime", "/v1/realtime/calls"})
+"""Routes where an ephemeral client secret may stand in for a key (the WebSocket, and the
+WebRTC call offers: ``POST /v1/realtime/calls`` and the beta ``POST /v1/realtime``)."""
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 
 KEYSTORE = web.AppKey("keystore", KeyStore)

@@ -42,6 +42,11 @@ SERVER_SETTINGS = (
     "demo",
     "rate_limit_per_minute",
     "cors_origins",
+    "webrtc_ice_addresses",
+    "webrtc_port_min",
+    "webrtc_port_max",
+    "webrtc_public_address",
+    "webrtc_ice_servers",
 )
 DATA_SETTINGS = ("data_dir",)
 BATCH_SETTINGS = (

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from engines.base import PCM
-from protocol import InvalidEvent
+from protocol import InvalidEvent, ServerEvent
 
 CLOSE_TIMEOUT_S = 5.0
 """The longest a :meth:`Channel.close` may take (waiting for the client's goodbye)."""
@@ -71,6 +71,10 @@ class SessionInput(Protocol):
 
     def reject(self, error: InvalidEvent) -> None:
         """Report input the transport could not accept (the session stays open)."""
+        ...
+
+    def send_event(self, event: ServerEvent) -> None:
+        """Send a server event the transport made itself (e.g. WebRTC's playout events)."""
         ...
 
     def close(self, reason: CloseReason, message: str = "") -> None:

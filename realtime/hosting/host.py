@@ -25,7 +25,7 @@ from protocol import RealtimeSession, ServerEvent, TranscriptionSession
 from protocol.codec import Dialect
 from realtime.hosting.channel import CLOSE_TIMEOUT_S, Channel, CloseReason, Closing, Refused
 from realtime.hosting.chat import CHAT, chat_lifespan
-from realtime.hosting.hosted import HostedSession
+from realtime.hosting.hosted import HostedSession, Tap
 from realtime.hosting.runner import SessionRunner, capabilities
 from realtime.inference.scheduler import InferenceScheduler
 from realtime.responders import create_responder
@@ -135,7 +135,13 @@ class SessionHost:
             self._seats_per_key[key_id] -= 1
 
     async def serve(
-        self, connection: Hashable, channel: Channel, config: SessionConfig, dialect: Dialect
+        self,
+        connection: Hashable,
+        channel: Channel,
+        config: SessionConfig,
+        dialect: Dialect,
+        *,
+        tap: Tap | None = None,
     ) -> Closing:
         """Run one session over ``channel`` until it closes (call it inside :meth:`admit`).
 
@@ -144,6 +150,7 @@ class SessionHost:
             channel: The transport's side of the session.
             config: The session the client starts with.
             dialect: The protocol dialect the client speaks.
+            tap: The transport's hook on the session's events (see :data:`Tap`).
 
         Returns:
             Why the session ended (the channel is closed by then).
@@ -166,6 +173,7 @@ class SessionHost:
             dialect=dialect,
             observer=observer,
             max_seconds=self._settings.max_session_seconds,
+            tap=tap,
         )
         token = SESSION_ID.set(hosted.runner.session.config.id)  # on every log line
         self._sessions[connection] = hosted

@@ -4,7 +4,9 @@ A :class:`HostedSession` runs a :class:`~realtime.hosting.runner.SessionRunner` 
 transport's :class:`~realtime.hosting.channel.Channel`: a reader task hands the client's
 input to the runner, a writer task sends the server's events from a bounded queue, and a
 timer ends the session at its maximum length. The first :meth:`HostedSession.close` wins;
-it stops the runner, and the session's own task then closes the channel.
+it stops the runner, and the session's own task then closes the channel. A transport may
+*tap* the session's events (see :data:`Tap`) and send events of its own
+(:meth:`HostedSession.send_event`), as WebRTC does with the audio it plays on its track.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from engines.base import PCM
 from protocol import InvalidEvent, ServerEvent, dump_server_event
@@ -29,6 +31,11 @@ OUTBOUND_QUEUE = 2_000
 OpenRunner = Callable[[Callable[[ServerEvent], None]], SessionRunner]
 """Builds the session's runner from its ``emit`` callback."""
 
+Tap = Callable[[ServerEvent], Sequence[ServerEvent]]
+"""A transport's hook on each server event before it is sent: returns the events to send
+in its place, in order (the event itself, nothing, or more). Runs on the event loop inside
+the runner's flush, so it must not feed the session synchronously."""
+
 
 class HostedSession:
     """One session between a transport's channel and its runner.
@@ -39,6 +46,7 @@ class HostedSession:
         dialect: The protocol dialect events are serialised in.
         observer: Watches the server events that are sent (metrics).
         max_seconds: The session's maximum length (EXPIRED after it).
+        tap: The transport's hook on the session's events (None: send them all as they are).
     """
 
     def __init__(
@@ -49,6 +57,7 @@ class HostedSession:
         dialect: Dialect,
         observer: SessionObserver,
         max_seconds: float,
+        tap: Tap | None = None,
     ) -> None:
         self.channel = channel
         self.ended = asyncio.Event()
@@ -56,6 +65,7 @@ class HostedSession:
         self._dialect = dialect
         self._observer = observer
         self._max_seconds = max_seconds
+        self._tap = tap
         self._outbound: asyncio.Queue[str | None] = asyncio.Queue(OUTBOUND_QUEUE)
         self._closing: Closing | None = None
         self.runner = open_runner(self._emit)
@@ -109,7 +119,8 @@ class HostedSession:
         await self.channel.close(closing)
         return closing
 
-    def _emit(self, event: ServerEvent) -> None:
+    def send_event(self, event: ServerEvent) -> None:
+        """Queue one server event for the client (the transport's own events go this way)."""
         text = dump_server_event(event, self._dialect)
         if text is None:
             return
@@ -119,6 +130,16 @@ class HostedSession:
         except asyncio.QueueFull:
             log.warning("closing a realtime session whose client does not read its events")
             self.close(CloseReason.POLICY, "client is not reading events")
+
+    def _emit(self, event: ServerEvent) -> None:
+        if self._tap is None:
+            self.send_event(event)
+            return
+        replacement = self._tap(event)
+        if not any(sent is event for sent in replacement):
+            self._observer.server_event(event)  # carried another way (metrics count it)
+        for sent in replacement:
+            self.send_event(sent)
 
     async def _write(self) -> None:
         try:

@@ -2,7 +2,8 @@
 
 ``json`` (``text``, ``usage`` by duration, ``logprobs`` when asked), ``text``, ``srt``,
 ``vtt``, ``verbose_json`` (``segments``; ``words`` when asked) and ``diarized_json``
-(``segments`` of ``type: transcript.text.segment`` with a ``speaker``). The text of every
+(``segments`` of ``type: transcript.text.segment`` with a ``speaker``); translations have no
+``usage``, as OpenAI's (its API defines none for them). The text of every
 format is the segments' texts joined by single spaces. Speaker labels: a known speaker's
 name, else ``A``, ``B``, … in order of first appearance (OpenAI's labels).
 """
@@ -109,7 +110,8 @@ def verbose_json(
             for s in transcript.segments
             for w in s.words
         ]
-    body["usage"] = usage(transcript)
+    if task == "transcribe":  # OpenAI's translations carry no usage
+        body["usage"] = usage(transcript)
     return body
 
 
@@ -186,7 +188,9 @@ def render(transcript: BatchTranscript, how: Rendering) -> web.Response:
     if fmt == "diarized_json":
         speakers = how.speakers or speaker_labels(transcript, {})
         return web.json_response(diarized_json(transcript, speakers))
-    body = {"text": transcript.plain_text, "usage": usage(transcript)}
+    body = {"text": transcript.plain_text}
+    if how.task == "transcribe":  # OpenAI's translations carry no usage
+        body["usage"] = usage(transcript)
     if how.with_logprobs:
         body["logprobs"] = logprob_list(how.logprobs)
     return web.json_response(body)

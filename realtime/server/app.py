@@ -36,7 +36,7 @@ from realtime.server.demo import add_demo_routes
 from realtime.server.errors import json_errors_middleware
 from realtime.server.settings import Settings
 from realtime.server.tls import describe, server_context
-from realtime.transports import websocket
+from realtime.transports import webrtc, websocket
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,7 @@ def create_app(
     app.router.add_get("/health", health)
     session_host.setup(app)  # before the transports: they run their sessions on it
     websocket.setup(app)
+    webrtc.setup(app)
     auth_routes.setup(app)
     batch_api.setup(app, store=job_store)  # after the inference lifespan: workers need engines
     openai_audio.setup(app)
@@ -160,7 +161,7 @@ async def _run(
     app: web.Application,
     settings: Settings,
     ready: Callable[[str], None],
-    ssl_context: ssl.SSLContext | None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

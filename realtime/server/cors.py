@@ -31,7 +31,7 @@ from realtime.server.app_keys import SETTINGS
 
 ALLOW_METHODS = "GET, POST, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, OpenAI-Beta, api-key, X-API-Key"
-EXPOSE_HEADERS = "Retry-After, Content-Disposition"
+EXPOSE_HEADERS = "Retry-After, Content-Disposition, Location"  # Location: a WebRTC call's URL
 MAX_AGE_S = 600
 
 

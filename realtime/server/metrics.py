@@ -23,6 +23,9 @@ Metrics (all prefixed ``voxgate_``):
   ``error`` events and failed transcriptions sent to clients by their OpenAI ``code``
   (the error ``type`` when there is no code); ``api="http"`` counts REST error responses
   by HTTP status.
+* ``webrtc_calls_total`` (counter, label ``outcome``): WebRTC call offers: ``answered`` (an
+  SDP answer was sent), ``refused`` (a 4xx: bad offer, too many sessions), ``unconnected``
+  (answered, but ICE never connected).
 
 ``GET /metrics`` needs an API key like every route but ``/health`` (the auth middleware
 does not exempt it).
@@ -103,6 +106,12 @@ class Metrics:
         )
         self.job_failures = Counter(
             "voxgate_batch_job_failures", "Batch jobs that failed.", registry=r
+        )
+        self.webrtc_calls = Counter(
+            "voxgate_webrtc_calls",
+            "WebRTC call offers by outcome: answered, refused (4xx), unconnected (no ICE).",
+            labelnames=("outcome",),
+            registry=r,
         )
         self.errors = Counter(
             "voxgate_errors",

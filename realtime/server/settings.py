@@ -8,6 +8,7 @@ user's own model files.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -108,6 +109,34 @@ class Settings(BaseSettings):
         "local",
         description="The browser demo at /demo: local (sessions only for clients on this "
         "machine), public (for anyone who can reach the server; rate-limited), or off.",
+    )
+
+    # --- WebRTC calls (/v1/realtime/calls) ----------------------------------------------
+    webrtc_ice_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Local IP addresses a WebRTC call offers ICE host candidates on, "
+        "comma-separated (127.0.0.1 for loopback only); empty: every interface's address "
+        "but loopback.",
+    )
+    webrtc_port_min: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Lowest local UDP port of a call's host candidates (with "
+        "webrtc_port_max; each call takes one port per address); unset: any port.",
+    )
+    webrtc_port_max: int | None = Field(
+        None, ge=1, le=65535, description="Highest local UDP port of a call's host candidates."
+    )
+    webrtc_public_address: str | None = Field(
+        None,
+        description="The IP address clients reach this host at through a 1:1 NAT (a "
+        "container's published ports): announced on each host candidate's port.",
+    )
+    webrtc_ice_servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="STUN/TURN servers for a call's candidates, comma-separated URLs "
+        "(stun:host:port, turn:user:password@host:port?transport=udp); empty: none.",
     )
 
     # --- conversation: the llm responder -------------------------------------------------
@@ -306,6 +335,48 @@ class Settings(BaseSettings):
             origins.append(cleaned)
         return origins
 
+    @field_validator("webrtc_ice_addresses", "webrtc_ice_servers", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        """Accept a comma-separated string (environment, CLI flag)."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webrtc_ice_addresses")
+    @classmethod
+    def _ip_addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            _check_ip(address)
+        return value
+
+    @field_validator("webrtc_public_address")
+    @classmethod
+    def _public_ip(cls, value: str | None) -> str | None:
+        return _check_ip(value) if value else None
+
+    @field_validator("webrtc_ice_servers")
+    @classmethod
+    def _ice_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            scheme, sep, rest = url.partition(":")
+            if scheme not in ("stun", "stuns", "turn", "turns") or not sep or not rest:
+                raise ValueError(f"{url!r} is not a STUN or TURN URL (stun:host:port, turn:…)")
+        return value
+
+    @field_validator("webrtc_port_max")
+    @classmethod
+    def _port_range(cls, value: int | None, info: ValidationInfo) -> int | None:
+        """Both ends of the UDP port range or neither, lowest first."""
+        if "webrtc_port_min" not in info.data:  # the minimum was invalid: that error says it
+            return value
+        low = info.data["webrtc_port_min"]
+        if (low is None) != (value is None):
+            raise ValueError("set both webrtc_port_min and webrtc_port_max, or neither")
+        if low is not None and value is not None and low > value:
+            raise ValueError(f"webrtc_port_min ({low}) is above webrtc_port_max ({value})")
+        return value
+
     @field_validator("tls_cert", "tls_key")
     @classmethod
     def _readable_pem(cls, value: Path | None) -> Path | None:
@@ -362,6 +433,15 @@ class Settings(BaseSettings):
         if self.tts_voice:
             return self.tts_voice
         return TTS_ENGINES.entry(self.tts_engine).default_model
+
+
+def _check_ip(value: str) -> str:
+    """``value`` if it is an IPv4 or IPv6 address (ValueError otherwise)."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+    return value
 
 
 def load(**overrides: Any) -> Settings:

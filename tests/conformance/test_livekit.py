@@ -1,39 +1,36 @@
-"""LiveKit Agents' OpenAI ``RealtimeModel`` (livekit-agents 1.8.9) against voxgate's llm responder.
+"""LiveKit Agents' OpenAI plugin (livekit-agents 1.8.9) against voxgate.
 
-The model is built as the plugin's docs show (``openai.realtime.RealtimeModel(base_url=…)``,
-the HTTP base URL it turns into ``ws://…/v1/realtime``) and its session is driven directly,
-without a LiveKit room, the way ``AgentSession`` drives it: session instructions, a chat
-context update, then ``generate_reply(instructions=…)``. The generation's text and audio
-streams are read to the end. A real voxgate (real TTS) answers from a scripted
-OpenAI-compatible LLM (:mod:`testkit.chat_endpoint`), and Whisper listens to the audio.
+The plugin runs in .venv-clients (:mod:`tests.conformance.clients_support`); the scripts
+clients/livekit_*.py build its objects as the plugin's docs show, with ``base_url`` pointed
+at a voxgate run here: the ``RealtimeModel`` session (driven without a room, as
+``AgentSession`` drives it) speaking a scripted OpenAI-compatible LLM's answer
+(:mod:`testkit.chat_endpoint`), with every server event checked against the openai types;
+``openai.STT`` batch and realtime (``use_realtime=True``) on a real recording, scored
+against its reference text; ``openai.TTS`` speaking a sentence that voxgate's ASR then hears.
+voxgate speaks with the hibari voice: its output is deterministic, so every run hears the
+same audio (piper's varies from run to run, and Whisper base mishears some of its takes).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import pytest
-from livekit import rtc
-from livekit.agents import llm
-from livekit.plugins import openai
 
-from engines.audio import resample
-from engines.base import ASROptions
+from engines.audio import load_pcm, resample
+from engines.base import Engines
 from realtime.inference.loading import load_engines
 from realtime.server.settings import Settings
 from testkit.chat_endpoint import ScriptedChatEndpoint, TextReply
 from testkit.loadgen import Server, serve
 from testkit.wer import wer
+from tests.conformance.clients_support import heard, read_pcm, run_client, write_pcm
 
 pytestmark = pytest.mark.model
 
 API_KEY = "sk-livekit-conformance"
-STEP_TIMEOUT_S = 20
-REPLY_TIMEOUT_S = 45
 OUTPUT_RATE = 24_000
 
 INSTRUCTIONS = "You are the receptionist of a small hotel."
@@ -41,10 +38,13 @@ ARRIVAL = "Hi, I just arrived."
 GREET = "Greet the user."
 GREETING = "Welcome to the hotel! How can I help you today?"
 
+CLIP = "asterisk/agent-pass.wav"  # 3.3 s; Whisper base hears it word for word
+SENTENCE = "Your room is on the second floor, next to the lift."
+
 
 @pytest.fixture(scope="module")
-def engines():
-    return load_engines(Settings())
+def engines() -> Engines:
+    return load_engines(Settings(tts_engine="hibari"))
 
 
 @pytest.fixture
@@ -57,81 +57,97 @@ async def conversation(engines) -> AsyncIterator[tuple[ScriptedChatEndpoint, Ser
         yield endpoint, server
 
 
-@dataclass
-class Reply:
-    """What one generation delivered: its messages' text and audio, and their modalities."""
-
-    text: list[str] = field(default_factory=list)
-    audio: list[rtc.AudioFrame] = field(default_factory=list)
-    modalities: list[list[str]] = field(default_factory=list)
-
-    def pcm(self) -> np.ndarray:
-        return np.concatenate([np.frombuffer(f.data, np.int16) for f in self.audio])
+@pytest.fixture
+async def server(engines) -> AsyncIterator[Server]:
+    """A voxgate for the audio endpoints (no language model)."""
+    async with serve(engines) as server:
+        yield server
 
 
-async def read_generation(generation: llm.GenerationCreatedEvent) -> Reply:
-    """Read every message of ``generation`` to the end of its text and audio streams."""
-    reply = Reply()
-
-    async def read_text(message: llm.MessageGeneration) -> None:
-        async for piece in message.text_stream:
-            reply.text.append(str(piece))
-
-    async def read_audio(message: llm.MessageGeneration) -> None:
-        async for frame in message.audio_stream:
-            reply.audio.append(frame)
-
-    async for message in generation.message_stream:
-        await asyncio.gather(read_text(message), read_audio(message))
-        reply.modalities.append(list(await message.modalities))
-    return reply
+@pytest.fixture
+def clip(testdata) -> tuple[np.ndarray, str]:
+    """:data:`CLIP` as 16 kHz int16 samples, and its reference text."""
+    return load_pcm(testdata / CLIP), (testdata / CLIP).with_suffix(".txt").read_text().strip()
 
 
-async def greet(server: Server, errors: list[Any]) -> tuple[Reply, llm.ChatContext]:
-    """A session that greets a user who just arrived; its reply and its chat context after."""
-    model = openai.realtime.RealtimeModel(base_url=f"{server.url}/v1", api_key=server.key)
-    session = model.session()
-    session.on("error", errors.append)
-    try:
-        await session.update_instructions(INSTRUCTIONS)
-        chat_ctx = llm.ChatContext.empty()
-        chat_ctx.add_message(role="user", content=ARRIVAL)
-        await asyncio.wait_for(session.update_chat_ctx(chat_ctx), STEP_TIMEOUT_S)
-        generation = await asyncio.wait_for(
-            session.generate_reply(instructions=GREET), STEP_TIMEOUT_S
-        )
-        reply = await asyncio.wait_for(read_generation(generation), REPLY_TIMEOUT_S)
-        return reply, session.chat_ctx.copy()
-    finally:
-        await asyncio.wait_for(session.aclose(), STEP_TIMEOUT_S)
-        await model.aclose()
-
-
+@pytest.mark.compat("LiveKit Agents (OpenAI plugin)", "RealtimeModel: spoken LLM answer")
+@pytest.mark.compat("LiveKit Agents (OpenAI plugin)", "RealtimeModel: instructions not spoken")
 async def test_generate_reply_speaks_the_llm_answer_and_not_its_instructions(
-    conversation: tuple[ScriptedChatEndpoint, Server], engines: Any
+    conversation: tuple[ScriptedChatEndpoint, Server], engines: Engines, tmp_path: Path
 ) -> None:
     endpoint, server = conversation
-    errors: list[Any] = []
-    reply, chat_ctx = await greet(server, errors)
+    audio = tmp_path / "reply.pcm"
+    out = await run_client(
+        "livekit_generate_reply.py",
+        INSTRUCTIONS,
+        ARRIVAL,
+        GREET,
+        str(audio),
+        base_url=f"{server.url}/v1",
+        key=server.key,
+    )
 
-    assert errors == []
-    assert reply.modalities == [["audio", "text"]]  # one message, spoken
-    spoken = "".join(reply.text)
+    assert out["errors"] == []
+    assert out["validation_failures"] == []  # every server event fits the openai types
+    assert {"session.updated", "response.output_audio.delta", "response.done"} <= set(
+        out["server_events"]
+    )
+    assert out["modalities"] == [["audio", "text"]]  # one message, spoken
+    spoken = "".join(out["text"])
     assert spoken == GREETING
     assert GREET not in spoken
-    assert {f.sample_rate for f in reply.audio} == {OUTPUT_RATE}
-    pcm = reply.pcm()
+    assert out["sample_rates"] == [OUTPUT_RATE]
+    pcm = read_pcm(audio)
     assert len(pcm) > OUTPUT_RATE // 2  # more than half a second of speech
-    heard = engines.asr.transcribe(resample(pcm, OUTPUT_RATE, 16_000), ASROptions(language="en"))
-    assert wer(GREETING, heard.text) <= 0.15, heard.text
+    said = heard(engines, pcm, OUTPUT_RATE)
+    assert wer(GREETING, said) <= 0.15, said
     # the session's mirror of the conversation: the user's message, then what was said
-    said = [(m.role, m.text_content) for m in chat_ctx.messages()]
-    assert said == [("user", ARRIVAL), ("assistant", GREETING)]
+    assert out["chat_ctx"] == [["user", ARRIVAL], ["assistant", GREETING]]
     (body,) = endpoint.requests
-    messages = body["messages"]
     # LiveKit sends response.instructions as the session's instructions plus its own line;
     # as in OpenAI's API they replace the session's for this response
-    assert messages == [
+    assert body["messages"] == [
         {"role": "system", "content": f"{INSTRUCTIONS}\n{GREET}"},
         {"role": "user", "content": ARRIVAL},
     ]
+
+
+@pytest.mark.compat("LiveKit Agents (OpenAI plugin)", "STT")
+async def test_stt_transcribes_a_recording(server: Server, clip, tmp_path: Path) -> None:
+    pcm, reference = clip
+    recording = write_pcm(tmp_path / "clip.pcm", pcm)
+    out = await run_client(
+        "livekit_stt.py", str(recording), "16000", base_url=f"{server.url}/v1", key=server.key
+    )
+    assert wer(reference, out["text"]) <= 0.10, out["text"]
+
+
+@pytest.mark.compat("LiveKit Agents (OpenAI plugin)", "realtime STT")
+async def test_realtime_stt_transcribes_a_stream(server: Server, clip, tmp_path: Path) -> None:
+    pcm, reference = clip
+    recording = write_pcm(tmp_path / "clip.pcm", resample(pcm, 16_000, OUTPUT_RATE))
+    out = await run_client(
+        "livekit_stt.py",
+        str(recording),
+        str(OUTPUT_RATE),
+        "--realtime",
+        base_url=f"{server.url}/v1",
+        key=server.key,
+    )
+    assert out["validation_failures"] == []
+    assert "conversation.item.input_audio_transcription.completed" in out["server_events"]
+    assert out["text"] is not None, out["server_events"]
+    assert wer(reference, out["text"]) <= 0.10, out["text"]
+
+
+@pytest.mark.compat("LiveKit Agents (OpenAI plugin)", "TTS")
+async def test_tts_speaks_a_sentence(server: Server, engines: Engines, tmp_path: Path) -> None:
+    audio = tmp_path / "speech.pcm"
+    out = await run_client(
+        "livekit_tts.py", SENTENCE, str(audio), base_url=f"{server.url}/v1", key=server.key
+    )
+    assert (out["sample_rates"], out["channels"]) == ([OUTPUT_RATE], [1])
+    pcm = read_pcm(audio)
+    assert len(pcm) > OUTPUT_RATE  # more than a second of speech
+    said = heard(engines, pcm, OUTPUT_RATE)
+    assert wer(SENTENCE, said) <= 0.15, said

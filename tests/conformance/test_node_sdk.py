@@ -1,23 +1,19 @@
 """The OpenAI Node SDK (``openai`` 7.x on npm, pinned in node/package-lock.json) over TLS.
 
-The SDK always builds ``wss:`` realtime URLs, so a real ``voxgate serve`` runs here with
-``--tls-cert``/``--tls-key`` from a development pair made by ``voxgate certs dev``'s code,
-and Node trusts its CA through ``NODE_EXTRA_CA_CERTS`` only (no check is turned off). The
-scripts in node/ (plain ES modules; ``make test-setup`` runs ``npm ci`` there) transcribe a
-real clip: GA realtime with both of the SDK's realtime clients, the beta dialect, a
-browser-style WebSocket holding an ephemeral ``ek_`` client secret in its subprotocols, and
-``audio.transcriptions.create`` over https. Without that CA, Node refuses the server.
+The SDK always builds ``wss:`` realtime URLs, so a real ``voxgate serve`` runs here over
+TLS, trusted by Node through ``NODE_EXTRA_CA_CERTS`` only (:mod:`node_support`). The
+scripts in node/ transcribe a real clip: GA realtime with both of the SDK's realtime
+clients, the beta dialect, a browser-style WebSocket holding an ephemeral ``ek_`` client
+secret in its subprotocols, and ``audio.transcriptions.create`` over https. Without that
+CA, Node refuses the server.
 
 Skipped only when ``node`` is not installed. The SDK declares Node 22 or later; on an older
-Node (20 here) its native-WebSocket client needs ``--experimental-websocket``, given below.
+Node (20 here) its native-WebSocket client needs ``--experimental-websocket`` (given).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,11 +23,17 @@ import numpy as np
 import pytest
 
 from engines.audio import load_pcm, resample
-from realtime.cli.certs import DevCerts, write_dev_certs
 from testkit.wer import wer
-from tests import serving
+from tests.conformance.node_support import (
+    NODE,
+    SCRIPTS,
+    TlsServer,
+    require_packages,
+    result,
+    run_script,
+    tls_voxgate,
+)
 
-NODE = shutil.which("node")
 if NODE is None:
     pytest.skip(
         "node is not installed: the Node SDK conformance tests need Node (20 or later)",
@@ -40,86 +42,45 @@ if NODE is None:
 
 pytestmark = pytest.mark.model
 
-SCRIPTS = Path(__file__).parent / "node"
 README = Path(__file__).resolve().parents[2] / "README.md"
 CLIP = "openai-whisper/jfk.flac"
-SCRIPT_TIMEOUT_S = 120
 UNTRUSTED = ("UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY")
 """Node's error codes for a certificate whose issuer it does not trust (by OpenSSL version)."""
 
 
-def node_flags() -> list[str]:
-    """``--experimental-websocket`` where the global WebSocket is not on by default (< 22)."""
-    assert NODE is not None
-    version = subprocess.run([NODE, "--version"], capture_output=True, text=True, check=True).stdout
-    major = int(version.strip().lstrip("v").split(".")[0])
-    return ["--experimental-websocket"] if major < 22 else []
-
-
 @dataclass(frozen=True)
 class Live:
-    base_url: str  # https://127.0.0.1:PORT/v1
-    key: str
-    certs: DevCerts
+    server: TlsServer
     pcm: Path  # the clip as raw pcm16 mono 24 kHz
     reference: str
+
+    @property
+    def base_url(self) -> str:  # https://127.0.0.1:PORT/v1
+        return self.server.base_url
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, testdata) -> Iterator[Live]:
     """A ``voxgate serve`` with TLS from a fresh development pair; the clip for the scripts."""
-    if not (SCRIPTS / "node_modules" / "openai").is_dir():
-        pytest.fail(f"the Node SDK is not installed: run `make test-setup` (npm ci in {SCRIPTS})")
+    require_packages("openai", "ws")
     root = tmp_path_factory.mktemp("node-tls")
-    certs = write_dev_certs(root / "certs")
     pcm = root / "clip.pcm"
     pcm.write_bytes(resample(load_pcm(testdata / CLIP), 16_000, 24_000).astype(np.int16).tobytes())
-    proc = serving.start(
-        root / "data",
-        "--tls-cert",
-        str(certs.cert),
-        "--tls-key",
-        str(certs.key),
-        "--responder",
-        "say",
-    )
-    try:
-        url, lines = serving.read_until_listening(proc)
-        assert url.startswith("https://127.0.0.1:"), url
-        key = serving.api_key(lines)
-        assert key is not None
-        reference = (testdata / CLIP).with_suffix(".txt").read_text().strip()
-        yield Live(f"{url}/v1", key, certs, pcm, reference)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    reference = (testdata / CLIP).with_suffix(".txt").read_text().strip()
+    with tls_voxgate(root, "--responder", "say") as server:
+        yield Live(server, pcm, reference)
 
 
 def node(
-    live: Live, script: str, *args: str, trust: bool = True
+    live: Live, script: str | Path, *args: str, trust: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """Run ``node/SCRIPT ARGS`` against the live server; ``trust``: set NODE_EXTRA_CA_CERTS."""
-    assert NODE is not None
-    env = {k: v for k, v in os.environ.items() if k != "NODE_EXTRA_CA_CERTS"}
-    env.update(VOXGATE_BASE_URL=live.base_url, VOXGATE_API_KEY=live.key, VOXGATE_PCM=str(live.pcm))
-    if trust:
-        env["NODE_EXTRA_CA_CERTS"] = str(live.certs.ca)
-    return subprocess.run(
-        [NODE, *node_flags(), script, *args],
-        cwd=SCRIPTS,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SCRIPT_TIMEOUT_S,
-    )
+    return run_script(live.server, script, *args, pcm=live.pcm, trust=trust)
 
 
-def result(done: subprocess.CompletedProcess[str]) -> dict:
-    """The JSON line a script printed; fails with its stderr when it exited non-zero."""
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
+@pytest.mark.compat("openai (Node SDK)", "GA realtime over WebSocket")
+@pytest.mark.compat("openai (Node SDK)", "beta realtime dialect")
+@pytest.mark.compat("openai (Node SDK)", "TLS: wss and https with a private CA")
 @pytest.mark.parametrize(
     ("variant", "dialect"), [("ga-websocket", "ga"), ("ga-ws", "ga"), ("beta", "beta")]
 )
@@ -131,6 +92,8 @@ def test_the_sdk_realtime_clients_transcribe_over_wss(live, variant, dialect):
     assert wer(live.reference, out["transcript"]) <= 0.10, out["transcript"]
 
 
+@pytest.mark.compat("openai (Node SDK)", "browser WebSocket with an ephemeral client secret")
+@pytest.mark.compat("openai (Node SDK)", "realtime transcription session")
 def test_a_browser_style_socket_with_an_ephemeral_secret(live):
     out = result(node(live, "browser_secret.mjs"))
     assert out["secret_prefix"] == "ek_"
@@ -139,22 +102,27 @@ def test_a_browser_style_socket_with_an_ephemeral_secret(live):
     assert wer(live.reference, out["transcript"]) <= 0.10, out["transcript"]
 
 
+@pytest.mark.compat("openai (Node SDK)", "audio.transcriptions: json")
+@pytest.mark.compat("openai (Node SDK)", "TLS: wss and https with a private CA")
 def test_audio_transcriptions_create_over_https(live, testdata):
     out = result(node(live, "transcribe.mjs", str(testdata / CLIP)))
     assert wer(live.reference, out["text"]) <= 0.10, out["text"]
 
 
+@pytest.mark.compat("openai (Node SDK)", "TLS: wss and https with a private CA")
 def test_without_the_ca_node_refuses_the_server(live, testdata):
     done = node(live, "transcribe.mjs", str(testdata / CLIP), trust=False)
     assert done.returncode == 1
     assert any(code in done.stderr for code in UNTRUSTED), done.stderr
 
 
+@pytest.mark.compat("openai (Node SDK)", "GA realtime over WebSocket")
 def test_the_readme_snippet_works(live, tmp_path):
-    (snippet,) = re.findall(r"```js\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    snippets = re.findall(r"```js\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    (snippet,) = [s for s in snippets if "https://127.0.0.1:8000/v1" in s]  # the TLS section's
     for placeholder, value in (
         ("https://127.0.0.1:8000/v1", live.base_url),
-        ("vg_…", live.key),
+        ("vg_…", live.server.key),
         ("speech.pcm", str(live.pcm)),
     ):
         assert placeholder in snippet, placeholder

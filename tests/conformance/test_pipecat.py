@@ -1,70 +1,48 @@
-"""Pipecat's ``OpenAIRealtimeLLMService`` (pipecat-ai 1.14.0) against voxgate's llm responder.
+"""Pipecat's OpenAI services (pipecat-ai 1.14.0) against voxgate.
 
-The service is driven the way Pipecat's realtime examples do it: a system instruction in the
-service settings, an ``LLMContext`` behind an ``LLMContextAggregatorPair``, a
-``PipelineWorker`` run by a ``WorkerRunner``, and an ``LLMRunFrame`` to start the
-conversation. With no transport, a frame processor after the service records what it
-pushes downstream (speech audio, spoken text). Pipecat sends the context as a user message,
-then ``response.create``; a real voxgate (real TTS) answers from a scripted
-OpenAI-compatible LLM (:mod:`testkit.chat_endpoint`), and Whisper listens to the audio.
+Pipecat runs in .venv-clients (:mod:`tests.conformance.clients_support`); the scripts
+clients/pipecat_*.py build its services as Pipecat's examples do, with ``base_url`` pointed
+at a voxgate run here: ``OpenAIRealtimeLLMService`` speaking a scripted OpenAI-compatible
+LLM's answer to its context (:mod:`testkit.chat_endpoint`), every server message checked
+against Pipecat's own event models; ``OpenAISTTService`` and ``OpenAIRealtimeSTTService``
+behind a Silero ``VADProcessor`` on a real recording, scored against its reference text;
+``OpenAITTSService`` speaking a sentence that voxgate's ASR then hears. voxgate speaks with
+the hibari voice: its output is deterministic, so every run hears the same audio (piper's
+varies from run to run, and Whisper base mishears some of its takes).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from pathlib import Path
 
-import numpy as np
 import pytest
-from pipecat.frames.frames import (
-    ErrorFrame,
-    Frame,
-    LLMRunFrame,
-    TTSAudioRawFrame,
-    TTSTextFrame,
-)
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineWorker
-from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
-from pipecat.workers.runner import WorkerRunner
-from wait_for2 import wait_for as pipecat_wait_for  # type: ignore[import-untyped]
 
-from engines.audio import resample
-from engines.base import ASROptions
+from engines.audio import load_pcm
+from engines.base import Engines
 from realtime.inference.loading import load_engines
 from realtime.server.settings import Settings
 from testkit.chat_endpoint import ScriptedChatEndpoint, TextReply
 from testkit.loadgen import Server, serve
 from testkit.wer import wer
+from tests.conformance.clients_support import heard, read_pcm, run_client, write_pcm
 
 pytestmark = pytest.mark.model
 
-# Importing pipecat swaps asyncio.wait_for for wait_for2's, process-wide, on Python < 3.12:
-# undo it for the rest of the test run, and give it back to pipecat in these tests only.
-asyncio.wait_for = asyncio.tasks.wait_for
-
 API_KEY = "sk-pipecat-conformance"
-REPLY_TIMEOUT_S = 45
-CLOSE_TIMEOUT_S = 15
 OUTPUT_RATE = 24_000
 
 INSTRUCTIONS = "You are the concierge of a small hotel. Keep every answer short and warm."
 QUESTION = "Where is the train station?"
 ANSWER = "The train station is two streets north of the hotel."
 
+CLIP = "asterisk/agent-pass.wav"  # 3.3 s; Whisper base hears it word for word
+SENTENCE = "Breakfast is served in the garden room every morning."
+
 
 @pytest.fixture(scope="module")
-def engines():
-    return load_engines(Settings())
-
-
-@pytest.fixture(autouse=True)
-def pipecat_wait_for_only_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(asyncio, "wait_for", pipecat_wait_for)
+def engines() -> Engines:
+    return load_engines(Settings(tts_engine="hibari"))
 
 
 @pytest.fixture
@@ -77,82 +55,88 @@ async def conversation(engines) -> AsyncIterator[tuple[ScriptedChatEndpoint, Ser
         yield endpoint, server
 
 
-class SpeechRecorder(FrameProcessor):
-    """Passes every frame on; keeps the speech audio and spoken text that flow downstream."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.audio = bytearray()
-        self.sample_rates: set[int] = set()
-        self.spoken: list[str] = []
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        if isinstance(frame, TTSAudioRawFrame):
-            self.audio += frame.audio
-            self.sample_rates.add(frame.sample_rate)
-        elif isinstance(frame, TTSTextFrame):
-            self.spoken.append(frame.text)
-        await self.push_frame(frame, direction)
+@pytest.fixture
+async def server(engines) -> AsyncIterator[Server]:
+    """A voxgate for the audio endpoints (no language model)."""
+    async with serve(engines) as server:
+        yield server
 
 
-def realtime_url(server: Server) -> str:
-    """voxgate's realtime WebSocket endpoint (the service appends ``?model=…`` itself)."""
-    return server.url.replace("http", "ws", 1) + "/v1/realtime"
+@pytest.fixture
+def clip(testdata, tmp_path: Path) -> tuple[Path, str]:
+    """:data:`CLIP` as a pcm16 16 kHz file, and its reference text."""
+    pcm = write_pcm(tmp_path / "clip.pcm", load_pcm(testdata / CLIP))
+    return pcm, (testdata / CLIP).with_suffix(".txt").read_text().strip()
 
 
-async def first_reply(worker: PipelineWorker, reply: asyncio.Future[str]) -> str:
-    """Run ``worker`` until ``reply`` resolves (bounded), then cancel it and wait for its end."""
-    runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(worker)
-    running = asyncio.create_task(runner.run())
-    try:
-        return await asyncio.wait_for(reply, REPLY_TIMEOUT_S)
-    finally:
-        await worker.cancel()
-        await asyncio.wait_for(running, CLOSE_TIMEOUT_S)
-
-
+@pytest.mark.compat("Pipecat (OpenAI services)", "realtime LLM: spoken LLM answer")
+@pytest.mark.compat("Pipecat (OpenAI services)", "realtime LLM: instructions not spoken")
 async def test_the_realtime_service_speaks_the_llm_answer_to_its_context(
-    conversation: tuple[ScriptedChatEndpoint, Server], engines: Any
+    conversation: tuple[ScriptedChatEndpoint, Server], engines: Engines, tmp_path: Path
 ) -> None:
     endpoint, server = conversation
-    llm = OpenAIRealtimeLLMService(
-        api_key=server.key,
-        base_url=realtime_url(server),
-        settings=OpenAIRealtimeLLMService.Settings(system_instruction=INSTRUCTIONS),
+    audio = tmp_path / "answer.pcm"
+    out = await run_client(
+        "pipecat_realtime_llm.py",
+        INSTRUCTIONS,
+        QUESTION,
+        str(audio),
+        base_url=f"{server.url}/v1",
+        key=server.key,
     )
-    context = LLMContext([{"role": "user", "content": QUESTION}])
-    user_aggregator, assistant_aggregator = LLMContextAggregatorPair(context)
-    recorder = SpeechRecorder()
-    worker = PipelineWorker(
-        Pipeline([user_aggregator, llm, recorder, assistant_aggregator]),
-        idle_timeout_secs=None,
-    )
-    reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
-    @assistant_aggregator.event_handler("on_assistant_turn_stopped")
-    async def on_assistant_turn_stopped(aggregator: Any, message: Any) -> None:
-        if not reply.done():
-            reply.set_result(message.content)
-
-    @worker.event_handler("on_pipeline_error")
-    async def on_pipeline_error(worker: Any, frame: ErrorFrame) -> None:
-        if not reply.done():
-            reply.set_exception(AssertionError(f"pipecat reported: {frame.error}"))
-
-    await worker.queue_frames([LLMRunFrame()])
-    said = await first_reply(worker, reply)
-
-    assert said == ANSWER
-    assert "".join(recorder.spoken) == ANSWER  # spoken text, never the instructions
-    assert INSTRUCTIONS not in said
-    assert recorder.sample_rates == {OUTPUT_RATE}
-    assert len(recorder.audio) > OUTPUT_RATE  # more than half a second of pcm16
-    pcm = resample(np.frombuffer(bytes(recorder.audio), "<i2"), OUTPUT_RATE, 16_000)
-    heard = engines.asr.transcribe(pcm, ASROptions(language="en")).text
-    assert wer(ANSWER, heard) <= 0.15, heard
+    assert out["errors"] == []
+    assert out["validation_failures"] == []  # every server event fits Pipecat's models
+    assert out["server_events"] > 0
+    assert out["said"] == ANSWER
+    assert "".join(out["spoken"]) == ANSWER  # spoken text, never the instructions
+    assert INSTRUCTIONS not in out["said"]
+    assert out["sample_rates"] == [OUTPUT_RATE]
+    pcm = read_pcm(audio)
+    assert len(pcm) > OUTPUT_RATE // 2  # more than half a second of speech
+    said = heard(engines, pcm, OUTPUT_RATE)
+    assert wer(ANSWER, said) <= 0.15, said
     (body,) = endpoint.requests
     messages = body["messages"]
     assert messages[0] == {"role": "system", "content": INSTRUCTIONS}
     assert [m for m in messages if m["role"] != "system"] == [{"role": "user", "content": QUESTION}]
+
+
+@pytest.mark.compat("Pipecat (OpenAI services)", "STT")
+async def test_stt_transcribes_each_speech_segment(server: Server, clip) -> None:
+    recording, reference = clip
+    out = await run_client(
+        "pipecat_stt.py", str(recording), base_url=f"{server.url}/v1", key=server.key
+    )
+    assert out["errors"] == []
+    assert wer(reference, " ".join(out["texts"])) <= 0.10, out["texts"]
+
+
+@pytest.mark.compat("Pipecat (OpenAI services)", "realtime STT")
+async def test_realtime_stt_transcribes_each_speech_segment(server: Server, clip) -> None:
+    recording, reference = clip
+    out = await run_client(
+        "pipecat_stt.py",
+        str(recording),
+        "--realtime",
+        base_url=f"{server.url}/v1",
+        key=server.key,
+    )
+    assert out["errors"] == []
+    assert out["validation_failures"] == []  # every server event fits the openai types
+    assert "conversation.item.input_audio_transcription.completed" in out["server_events"]
+    assert wer(reference, " ".join(out["texts"])) <= 0.10, out["texts"]
+
+
+@pytest.mark.compat("Pipecat (OpenAI services)", "TTS")
+async def test_tts_speaks_a_sentence(server: Server, engines: Engines, tmp_path: Path) -> None:
+    audio = tmp_path / "speech.pcm"
+    out = await run_client(
+        "pipecat_tts.py", SENTENCE, str(audio), base_url=f"{server.url}/v1", key=server.key
+    )
+    assert out["errors"] == []
+    assert out["sample_rates"] == [OUTPUT_RATE]
+    pcm = read_pcm(audio)
+    assert len(pcm) > OUTPUT_RATE  # more than a second of speech
+    said = heard(engines, pcm, OUTPUT_RATE)
+    assert wer(SENTENCE, said) <= 0.15, said

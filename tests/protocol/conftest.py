@@ -426,6 +426,18 @@ def server_samples() -> list[tuple[str, Any]]:
     )
     s.append(
         (
+            "output_audio_buffer.started",
+            se.OutputAudioBufferStarted(event_id=EID, response_id="resp_1"),
+        )
+    )
+    s.append(
+        (
+            "output_audio_buffer.stopped",
+            se.OutputAudioBufferStopped(event_id=EID, response_id="resp_1"),
+        )
+    )
+    s.append(
+        (
             "voxgate.input_audio_buffer.audio_tag",
             AudioTagEvent(
                 event_id=EID,

@@ -51,6 +51,7 @@ def live() -> tuple[str, str]:
 
 
 schemathesis.serializer.alias("audio/*", "application/octet-stream")  # /submit's raw bodies
+schemathesis.serializer.alias("application/sdp", "text/plain")  # WebRTC offers
 
 CONFIG = SchemathesisConfig.from_dict(
     {
@@ -91,11 +92,12 @@ def test_every_operation_answers_within_its_documented_contract(case, live) -> N
     are refused with a 400 that names the problem. For ``/demo/session`` also the checks of
     undeclared methods (``unsupported_method``, ``allow_header_conformance``): ``GET
     /demo/{name}`` (the demo's static files, not part of the REST document) matches that
-    path too, so a GET gets its 404 and ``Allow`` lists GET.
+    path too, so a GET gets its 404 and ``Allow`` lists GET. Likewise ``/v1/realtime``,
+    whose ``GET`` is the realtime WebSocket (a plain GET is refused with 400).
     """
     url, key = live
     excluded = [positive_data_acceptance]
-    if case.path == "/demo/session":
+    if case.path in ("/demo/session", "/v1/realtime"):
         excluded += [unsupported_method, allow_header_conformance]
     case.call_and_validate(
         base_url=url, headers={"Authorization": key}, excluded_checks=excluded, timeout=70

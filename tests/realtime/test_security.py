@@ -108,7 +108,7 @@ OWN_CREDENTIAL = {
     ("POST", "/demo/session"): 403,  # loopback + same-origin guard (a rebound Host here)
 }
 """Routes that take another credential instead of a key; refused without it."""
-EXAMPLE = {"{job_id}": "1", "{name}": "index.html"}
+EXAMPLE = {"{job_id}": "1", "{name}": "index.html", "{call_id}": "rtc_1"}
 
 
 def concrete(path: str) -> str:

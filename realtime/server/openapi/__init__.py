@@ -8,7 +8,8 @@ route (other than the realtime WebSocket) appears here, and nothing else.
 * The paths by area: :mod:`~realtime.server.openapi.batch` (Fluxions-compatible batch
   transcription), :mod:`~realtime.server.openapi.audio` (OpenAI-compatible audio),
   :mod:`~realtime.server.openapi.service` (metrics, health, client secrets, the demo, this
-  document); shared pieces in :mod:`~realtime.server.openapi.common`.
+  document), :mod:`~realtime.server.openapi.webrtc` (WebRTC signalling); shared pieces in
+  :mod:`~realtime.server.openapi.common`.
 """
 
 from realtime.server.openapi.document import openapi_json, setup, spec

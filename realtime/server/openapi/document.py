@@ -7,13 +7,13 @@ from typing import Any
 from aiohttp import web
 
 from realtime import __version__
-from realtime.server.openapi import audio, batch, service
+from realtime.server.openapi import audio, batch, service, webrtc
 from realtime.server.openapi.common import ERROR_SCHEMA, SECURITY_SCHEMES
 
 _DESCRIPTION = (
-    "Batch transcription (Fluxions-compatible), OpenAI-compatible audio endpoints. The "
-    "realtime WebSocket (/v1/realtime) is described by the OpenAI Realtime event schema, "
-    "not here."
+    "Batch transcription (Fluxions-compatible), OpenAI-compatible audio endpoints, WebRTC "
+    "signalling. The realtime WebSocket (/v1/realtime) and the events of WebRTC calls are "
+    "described by the OpenAI Realtime event schema, not here."
 )
 
 
@@ -38,6 +38,9 @@ def spec() -> dict[str, Any]:
             "/v1/audio/translations": audio.translations(),
             "/v1/audio/speech": audio.speech(),
             "/v1/realtime/client_secrets": service.client_secrets(),
+            "/v1/realtime/calls": webrtc.calls(),
+            "/v1/realtime/calls/{call_id}/hangup": webrtc.hangup(),
+            "/v1/realtime": webrtc.beta_call(),
             "/demo/session": service.demo_session(),
             "/openapi.json": service.document(),
         },

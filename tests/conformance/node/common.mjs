@@ -1,4 +1,4 @@
-// Shared by the conformance scripts: what test_node_sdk.py passes in, audio chunks, waits.
+// Shared by the conformance scripts: what the tests (node_support.py) pass in, audio chunks, waits.
 //
 // Environment: VOXGATE_BASE_URL (https://127.0.0.1:PORT/v1), VOXGATE_API_KEY, VOXGATE_PCM
 // (a raw pcm16 mono 24 kHz file). The CA comes from NODE_EXTRA_CA_CERTS: nothing here
@@ -17,14 +17,17 @@ function required(name) {
   return value;
 }
 
-/** The clip as base64 chunks of 40 ms, as a microphone loop sends them. */
-export function audioChunks() {
+/** The clip as Buffers of 40 ms, as a microphone loop hands them over. */
+export function pcmChunks() {
   const pcm = readFileSync(required('VOXGATE_PCM'));
   const chunks = [];
-  for (let at = 0; at < pcm.length; at += CHUNK_BYTES) {
-    chunks.push(pcm.subarray(at, at + CHUNK_BYTES).toString('base64'));
-  }
+  for (let at = 0; at < pcm.length; at += CHUNK_BYTES) chunks.push(pcm.subarray(at, at + CHUNK_BYTES));
   return chunks;
+}
+
+/** The clip as base64 chunks of 40 ms, as a microphone loop sends them. */
+export function audioChunks() {
+  return pcmChunks().map((chunk) => chunk.toString('base64'));
 }
 
 /**
