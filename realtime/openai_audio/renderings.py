@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from engines.asr.languages import language_name
 from engines.base import TokenLogprob
 from realtime.batch.assembly import BatchTranscript
 
@@ -80,8 +81,11 @@ def usage(transcript: BatchTranscript) -> dict[str, Any]:
 def verbose_json(
     transcript: BatchTranscript, *, words: bool, segments: bool, task: str = "transcribe"
 ) -> dict[str, Any]:
-    """OpenAI's ``verbose_json`` body (a translation's ``language`` is ``english``)."""
-    language = "english" if task == "translate" else transcript.language or ""
+    """OpenAI's ``verbose_json`` body, its ``language`` named as whisper-1 names it.
+
+    ``english``, not ``en`` (a translation's is always ``english``).
+    """
+    language = "english" if task == "translate" else language_name(transcript.language or "")
     body: dict[str, Any] = {
         "task": task,
         "language": language,

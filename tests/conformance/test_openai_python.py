@@ -384,8 +384,7 @@ def test_transcription_as_verbose_json_with_word_timestamps(live, testdata, refe
     assert [w.start for w in words] == sorted(w.start for w in words)
     assert all(0 <= w.start <= w.end <= CLIP_S + 0.05 for w in words)
     assert result.segments and " ".join(s.text.strip() for s in result.segments) == result.text
-    if result.language != "english":  # OpenAI's whisper-1 names the language; voxgate: "en"
-        pytest.xfail(f"verbose_json language is {result.language!r}, OpenAI's is 'english'")
+    assert result.language == "english"  # named, as whisper-1 names it
 
 
 @pytest.mark.compat(

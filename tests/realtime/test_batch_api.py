@@ -392,7 +392,7 @@ def test_openai_sdk_transcription(openai_client, testdata):
             response_format="verbose_json",
             timestamp_granularities=["word", "segment"],
         )
-    assert verbose.duration == pytest.approx(11.0, abs=0.1) and verbose.language == "en"
+    assert verbose.duration == pytest.approx(11.0, abs=0.1) and verbose.language == "english"
     assert verbose.words[0].word == "And" and verbose.segments
     with (testdata / "openai-whisper/jfk.flac").open("rb") as f:
         srt = openai_client.audio.transcriptions.create(
