@@ -168,9 +168,7 @@ class Session:
                 speculation_void=lambda: self._responses.drop_speculation(),
             ),
             speculative=capabilities.speculative_asr,
-            guesses=capabilities.early_replies
-            and capabilities.quick_replies
-            and capabilities.reads_transcripts,
+            guesses=self._answers_guesses,
         )
         self._responses = Responses(
             self._out,
@@ -346,6 +344,14 @@ class Session:
         """
         if self._transcripts.receive_final(item_id, transcript, annotation):
             self._responses.transcript_ready(item_id)
+
+    def _answers_guesses(self) -> bool:
+        """A turn ending now would get a quick reply (so its pause is worth a guess)."""
+        can = self._can
+        if not (can.early_replies and can.quick_replies and can.reads_transcripts):
+            return False
+        td = self.config.audio.input.turn_detection
+        return isinstance(self.config, RealtimeSession) and getattr(td, "create_response", False)
 
     def receive_speculative_transcript(
         self, item_id: str, token: int, text: str, *, quick: bool = False

@@ -100,7 +100,8 @@ class Turns:
         timeline: The session's input audio.
         callbacks: The rest of the session.
         speculative: The transcriber can decode finals ahead of time.
-        guesses: Each speculation starts with a quick guess (``SpeculateFinal.guess``).
+        guesses: Whether a speculation starts with a quick guess (``SpeculateFinal.guess``),
+            asked at each pause (a quick reply will answer the turn).
     """
 
     def __init__(
@@ -110,7 +111,7 @@ class Turns:
         callbacks: TurnCallbacks,
         *,
         speculative: bool = False,
-        guesses: bool = False,
+        guesses: Callable[[], bool] = lambda: False,
     ) -> None:
         self._out = outbox
         self._input = timeline
@@ -180,7 +181,7 @@ class Turns:
             return
         self._speculations += 1
         turn.speculation = self._speculations
-        self._out.command(SpeculateFinal(turn.item_id, turn.speculation, guess=self._guesses))
+        self._out.command(SpeculateFinal(turn.item_id, turn.speculation, guess=self._guesses()))
 
     def _speech_started(self, sample: int) -> None:
         item_id = self._out.ids("item")

@@ -478,3 +478,19 @@ def test_a_conversation_changed_since_the_guess_is_answered_again():
     ]
     assert "Answer in French." in texts
     assert again.request.items[-1].content[0].transcript == "what time is it"
+
+
+def test_no_guess_when_the_turn_gets_no_automatic_response():
+    s = conversing(quick=True)
+    vad_off = {"type": "server_vad", "create_response": False}
+    send(
+        s,
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"input": {"turn_detection": vad_off}}},
+        },
+    )
+    _, commands = vad(s, (SPEECH, 0), upto=16_000)
+    _, commands = vad(s, (PAUSE, 17_000), upto=20_000)
+    (speculate,) = of(SpeculateFinal, commands)
+    assert not speculate.guess  # a transcript-only turn: no guess, no delayed final
