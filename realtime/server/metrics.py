@@ -23,12 +23,10 @@ Metrics (all prefixed ``voxgate_``):
   ``error`` events and failed transcriptions sent to clients by their OpenAI ``code``
   (the error ``type`` when there is no code); ``api="http"`` counts REST error responses
   by HTTP status.
-* ``webrtc_calls_total`` (counter, label ``outcome``): WebRTC call offers: ``answered`` (an
-  SDP answer was sent), ``refused`` (a 4xx: bad offer, too many sessions), ``unconnected``
-  (answered, but ICE never connected).
+* ``webrtc_calls_total`` (counter, label ``outcome``): WebRTC call offers ``answered``,
+  ``refused`` (a 4xx) or ``unconnected`` (answered, ICE never connected).
 
-``GET /metrics`` needs an API key like every route but ``/health`` (the auth middleware
-does not exempt it).
+``GET /metrics`` needs an API key, like every route but ``/health``.
 """
 
 from __future__ import annotations

@@ -196,6 +196,13 @@ async def test_a_spoken_turn_gets_a_spoken_answer_from_its_transcript(conversati
     assert wer(truth, said["content"]) < 0.15, said
 
 
+async def transcribed_turns(conn) -> None:
+    """One turn per clip (:data:`ONE_TURN`), its transcript shown; until ``session.updated``."""
+    input_audio = {"turn_detection": ONE_TURN, "transcription": {"model": "whisper-1"}}
+    await conn.session.update(session={"type": "realtime", "audio": {"input": input_audio}})
+    await until(conn, "session.updated")
+
+
 ASKED_AT: list[float] = []
 """When the quick-reply test's endpoint was asked (``time.monotonic``)."""
 
@@ -212,15 +219,7 @@ async def test_a_quick_reply_answers_the_guess_before_the_final_and_the_item_kee
     endpoint, server = conversation
     ASKED_AT.clear()
     async with server.client().realtime.connect(model="gpt-realtime") as conn:
-        await conn.session.update(
-            session={
-                "type": "realtime",
-                "audio": {
-                    "input": {"turn_detection": ONE_TURN, "transcription": {"model": "whisper-1"}}
-                },
-            }
-        )
-        await until(conn, "session.updated")
+        await transcribed_turns(conn)
         # the speech at once, the silence after it as a microphone sends it: the VAD then
         # sees the pause before the turn's end, as in a live conversation
         await send_audio(conn, pcm24(testdata, "openai-whisper/jfk.flac", tail_s=0))
@@ -245,15 +244,7 @@ async def test_a_quick_reply_answers_the_guess_before_the_final_and_the_item_kee
 async def test_a_final_reply_answers_the_final_transcript(conversation, testdata):
     endpoint, server = conversation
     async with server.client().realtime.connect(model="gpt-realtime") as conn:
-        await conn.session.update(
-            session={
-                "type": "realtime",
-                "audio": {
-                    "input": {"turn_detection": ONE_TURN, "transcription": {"model": "whisper-1"}}
-                },
-            }
-        )
-        await until(conn, "session.updated")
+        await transcribed_turns(conn)
         await send_audio(conn, pcm24(testdata, "openai-whisper/jfk.flac"))
         events = await until_all(
             conn, "response.done", "conversation.item.input_audio_transcription.completed"
